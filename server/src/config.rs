@@ -1,0 +1,101 @@
+//! Start-up configuration: one struct, parsed from flags with environment fallbacks.
+//! `server --help` is the reference; the README's table mirrors it.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::num::NonZeroU64;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// livenames: a live table of names pushed to the browser over Server-Sent Events.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "livenames", version, about)]
+pub struct Config {
+    /// Address and port to listen on.
+    #[arg(long, env = "LEPTOS_SITE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Milliseconds between two events on the stream (at least 1).
+    #[arg(
+        long,
+        env = "LIVENAMES_INTERVAL_MS",
+        value_name = "MS",
+        default_value_t = 3000,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub interval_ms: u64,
+
+    /// `retry:` sent with every event: milliseconds a browser waits before reconnecting.
+    #[arg(long, env = "LIVENAMES_RETRY_MS", value_name = "MS", default_value_t = 10_000)]
+    pub retry_ms: u64,
+
+    /// End the stream after this many events with `event: close` (0 = endless).
+    #[arg(long, env = "LIVENAMES_MAX_EVENTS", value_name = "N", default_value_t = 0)]
+    pub max_events: u64,
+
+    /// Folder holding the built site: `pkg/` with the WASM, JS and CSS.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
+    pub site_root: PathBuf,
+}
+
+impl Config {
+    /// Time between two events.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// The reconnection delay browsers are told.
+    pub fn retry(&self) -> Duration {
+        Duration::from_millis(self.retry_ms)
+    }
+
+    /// How many events the stream has before it closes; `None` = endless.
+    pub fn max_events(&self) -> Option<NonZeroU64> {
+        NonZeroU64::new(self.max_events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::error::ErrorKind;
+
+    fn parse(args: &[&str]) -> Result<Config, clap::Error> {
+        Config::try_parse_from(std::iter::once("livenames").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn defaults_follow_the_classic_example() {
+        let config = parse(&[]).unwrap();
+        assert_eq!(config.interval(), Duration::from_secs(3));
+        assert_eq!(config.retry(), Duration::from_secs(10));
+        assert_eq!(config.max_events(), None);
+    }
+
+    #[test]
+    fn flags_override_defaults() {
+        let config = parse(&[
+            "--addr", "127.0.0.1:0", "--interval-ms", "50", "--retry-ms", "0", "--max-events", "3",
+        ])
+        .unwrap();
+        assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
+        assert_eq!(config.interval(), Duration::from_millis(50));
+        assert_eq!(config.retry(), Duration::ZERO);
+        assert_eq!(config.max_events(), NonZeroU64::new(3));
+    }
+
+    #[test]
+    fn bad_values_name_their_flag() {
+        for (args, flag) in [
+            (&["--interval-ms", "0"][..], "--interval-ms"),
+            (&["--interval-ms", "soon"][..], "--interval-ms"),
+            (&["--retry-ms", "-1"][..], "--retry-ms"),
+            (&["--max-events", "many"][..], "--max-events"),
+            (&["--addr", "localhost"][..], "--addr"),
+        ] {
+            let err = parse(args).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");
+            assert!(err.to_string().contains(flag), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The livenames server: renders the Leptos page and streams names over SSE.
+//!
+//! ```text
+//! names::publish ──► hub::Hub ──► sse::stream ──► the browser's EventSource
+//! ```
+//! - [`config`]: flags and environment, parsed once at start-up.
+//! - [`names`]: the generator of the 10 names per event.
+//! - [`hub`]: the shared stream every connection subscribes to.
+//! - [`sse`]: the `GET /sse` handler.
+//! - [`router`] builds every route; [`serve`] runs them until shutdown.
+
+pub mod config;
+pub mod error;
+pub mod hub;
+pub mod names;
+pub mod sse;
+
+use app::{App, shell};
+use axum::Router;
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use config::Config;
+use hub::Hub;
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use std::future::Future;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
+const OUTPUT_NAME: &str = "livenames";
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: Hub,
+    /// Sent as `retry:` with every event.
+    pub retry: Duration,
+    /// Cancelled at shutdown: ends the generator and every open stream.
+    pub stop: CancellationToken,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Every route: `/sse`, the Leptos page, the site's files, and a 404 page for the rest.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    Router::new()
+        .route("/sse", get(sse::stream))
+        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .fallback(file_and_error_handler::<AppState, _>(shell))
+        .with_state(state)
+}
+
+/// Serves on `listener` until `shutdown` completes, then ends the open streams and returns.
+pub async fn serve(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let addr = listener.local_addr()?;
+    let stop = CancellationToken::new();
+    let hub = Hub::new();
+    tokio::spawn(names::publish(
+        hub.clone(),
+        config.interval(),
+        config.max_events(),
+        stop.clone(),
+    ));
+    let state = AppState {
+        leptos_options: leptos_options(&config, addr),
+        hub,
+        retry: config.retry(),
+        stop: stop.clone(),
+    };
+    // Events are small and must leave at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(err) = tcp.set_nodelay(true) {
+            tracing::warn!(%err, "could not set TCP_NODELAY");
+        }
+    });
+    tracing::info!("listening on http://{addr}");
+    // Open SSE streams never finish on their own, so graceful shutdown would wait for them
+    // forever; cancelling `stop` ends them.
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down");
+            stop.cancel();
+        })
+        .await
+}
+
+fn leptos_options(config: &Config, addr: std::net::SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(OUTPUT_NAME)
+        .site_root(config.site_root.to_string_lossy().as_ref())
+        .site_addr(addr)
+        .build()
+}

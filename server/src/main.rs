@@ -1,0 +1,61 @@
+//! Wires the server together: configuration, logging, the listener, shutdown signals.
+
+use clap::Parser;
+use server::config::Config;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let config = Config::parse();
+    init_tracing();
+    let listener = match TcpListener::bind(config.addr).await {
+        Ok(listener) => listener,
+        Err(err) => {
+            tracing::error!("cannot listen on {} (--addr / LEPTOS_SITE_ADDR): {err}", config.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    match server::serve(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("server failed: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stdout, filtered by `RUST_LOG` (default `info`), coloured only on a terminal.
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {err}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!("cannot listen for SIGTERM: {err}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
