@@ -59,10 +59,7 @@ impl FromStr for EventId {
     /// also take a leading `+`, which no id we send contains.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (epoch, index) = s.split_once('-').ok_or(InvalidEventId)?;
-        Ok(Self {
-            epoch: parse_digits(epoch)?,
-            index: parse_digits(index)?,
-        })
+        Ok(Self { epoch: parse_digits(epoch)?, index: parse_digits(index)? })
     }
 }
 
@@ -89,8 +86,21 @@ mod tests {
     #[test]
     fn event_id_rejects_anything_but_two_u64s() {
         for bad in [
-            "", "-", "42", "1-", "-1", "1--2", "1-2-3", "+1-2", "1-+2", "1 -2", "a-1", "1-0x2",
-            "-1-2", "18446744073709551616-1", "1-18446744073709551616",
+            "",
+            "-",
+            "42",
+            "1-",
+            "-1",
+            "1--2",
+            "1-2-3",
+            "+1-2",
+            "1-+2",
+            "1 -2",
+            "a-1",
+            "1-0x2",
+            "-1-2",
+            "18446744073709551616-1",
+            "1-18446744073709551616",
         ] {
             assert_eq!(bad.parse::<EventId>(), Err(InvalidEventId), "{bad:?}");
         }

@@ -48,11 +48,7 @@ impl ConnectionState {
     /// The state after an `error` event, from `EventSource.readyState` at that moment:
     /// CONNECTING means the browser will retry; anything else means it has given up.
     pub fn after_error(ready_state: u16) -> Self {
-        if ready_state == EventSource::CONNECTING {
-            Self::Reconnecting
-        } else {
-            Self::Closed
-        }
+        if ready_state == EventSource::CONNECTING { Self::Reconnecting } else { Self::Closed }
     }
 }
 

@@ -75,7 +75,14 @@ mod tests {
     #[test]
     fn flags_override_defaults() {
         let config = parse(&[
-            "--addr", "127.0.0.1:0", "--interval-ms", "50", "--retry-ms", "0", "--max-events", "3",
+            "--addr",
+            "127.0.0.1:0",
+            "--interval-ms",
+            "50",
+            "--retry-ms",
+            "0",
+            "--max-events",
+            "3",
         ])
         .unwrap();
         assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
@@ -89,7 +96,7 @@ mod tests {
         for (args, flag) in [
             (&["--interval-ms", "0"][..], "--interval-ms"),
             (&["--interval-ms", "soon"][..], "--interval-ms"),
-            (&["--retry-ms", "-1"][..], "--retry-ms"),
+            (&["--retry-ms=-1"][..], "--retry-ms"),
             (&["--max-events", "many"][..], "--max-events"),
             (&["--addr", "localhost"][..], "--addr"),
         ] {

@@ -96,8 +96,10 @@ mod tests {
         let hub = Hub::new();
         let (mut a, mut b) = (hub.subscribe(), hub.subscribe());
         hub.publish(&event(1));
-        let (StreamItem::Data { id: id_a, json: json_a }, StreamItem::Data { id: id_b, json: json_b }) =
-            (a.recv().await.unwrap(), b.recv().await.unwrap())
+        let (
+            StreamItem::Data { id: id_a, json: json_a },
+            StreamItem::Data { id: id_b, json: json_b },
+        ) = (a.recv().await.unwrap(), b.recv().await.unwrap())
         else {
             panic!("expected data events");
         };
@@ -113,7 +115,9 @@ mod tests {
         let mut before = hub.subscribe();
         assert!(!hub.has_ended());
         hub.end("done".into());
-        assert!(matches!(before.recv().await.unwrap(), StreamItem::End { reason } if &*reason == "done"));
+        assert!(
+            matches!(before.recv().await.unwrap(), StreamItem::End { reason } if &*reason == "done")
+        );
         assert!(hub.has_ended());
     }
 }

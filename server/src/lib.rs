@@ -69,12 +69,7 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let hub = Hub::new();
-    tokio::spawn(names::publish(
-        hub.clone(),
-        config.interval(),
-        config.max_events(),
-        stop.clone(),
-    ));
+    tokio::spawn(names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone()));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,

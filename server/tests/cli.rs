@@ -1,0 +1,58 @@
+//! The server binary's command line: help, and start-up errors that name their flag.
+
+use std::process::{Command, Output};
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_server"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("the server binary runs")
+}
+
+#[test]
+fn help_documents_every_flag_and_its_environment_variable() {
+    let output = run(&["--help"], &[]);
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for expected in [
+        "--addr",
+        "LEPTOS_SITE_ADDR",
+        "--interval-ms",
+        "LIVENAMES_INTERVAL_MS",
+        "--retry-ms",
+        "LIVENAMES_RETRY_MS",
+        "--max-events",
+        "LIVENAMES_MAX_EVENTS",
+        "--site-root",
+        "LEPTOS_SITE_ROOT",
+    ] {
+        assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
+    }
+}
+
+#[test]
+fn a_bad_flag_value_stops_start_up_naming_the_flag() {
+    let output = run(&["--interval-ms", "0"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--interval-ms"), "{stderr}");
+}
+
+#[test]
+fn a_bad_environment_value_names_the_flag_it_stands_for() {
+    let output = run(&[], &[("LIVENAMES_MAX_EVENTS", "lots")]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("--max-events"), "{stderr}");
+}
+
+#[test]
+fn an_address_in_use_stops_start_up_naming_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let output = run(&["--addr", &addr], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(log.contains("--addr") && log.contains(&addr), "{log}");
+}

@@ -1,0 +1,96 @@
+//! Starts the real server on an ephemeral loopback port for one test, and reads its streams
+//! with a real SSE client (`eventsource-stream` over `reqwest`).
+
+use clap::Parser;
+use eventsource_stream::{Event, EventStream, Eventsource};
+use futures::{Stream, StreamExt};
+use server::config::Config;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Long enough for any event a test waits for; only bounds a hang, never asserts speed.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server of this test's own, stopped when dropped.
+pub struct TestServer {
+    base: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Starts the server with these extra flags (the address is always 127.0.0.1:0).
+    pub async fn start(flags: &[&str]) -> Self {
+        let args = ["livenames", "--addr", "127.0.0.1:0"].into_iter().chain(flags.iter().copied());
+        let config = Config::try_parse_from(args).expect("test flags parse");
+        let listener = tokio::net::TcpListener::bind(config.addr).await.expect("bind loopback");
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stopped) = oneshot::channel();
+        let task = tokio::spawn(server::serve(listener, config, async {
+            let _ = stopped.await;
+        }));
+        Self { base, shutdown: Some(shutdown), task: Some(task) }
+    }
+
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base)
+    }
+
+    /// Asks the server to shut down and waits (bounded) until `serve` has returned.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        let _ = self.shutdown.take().unwrap().send(());
+        let task = self.task.take().unwrap();
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("server stops with streams open")
+            .expect("server task did not panic")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// An SSE stream opened with `GET` and optional extra headers.
+pub async fn open_stream(
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (reqwest::Response, EventStream<impl Stream<Item = reqwest::Result<bytes::Bytes>> + use<>>) {
+    let response = get(url, headers).await;
+    assert_eq!(response.status(), 200, "GET {url}");
+    let head = clone_head(&response);
+    (head, response.bytes_stream().eventsource())
+}
+
+/// A plain `GET` with extra headers.
+pub async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new().get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request reaches the server")
+}
+
+/// The next event, or `None` once the server has ended the stream.
+pub async fn next_event(
+    events: &mut (impl Stream<Item = Result<Event, impl std::fmt::Debug>> + Unpin),
+) -> Option<Event> {
+    tokio::time::timeout(PATIENCE, events.next())
+        .await
+        .expect("an event or the end of the stream within PATIENCE")
+        .map(|event| event.expect("well-formed SSE"))
+}
+
+/// `reqwest::Response` is consumed by `bytes_stream`; keep its status and headers.
+fn clone_head(response: &reqwest::Response) -> reqwest::Response {
+    let mut head = http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        head = head.header(name, value);
+    }
+    head.body(Vec::<u8>::new()).unwrap().into()
+}

@@ -1,0 +1,200 @@
+//! `GET /sse` against the real server on loopback, read by a real SSE client.
+
+mod common;
+
+use app::event::{CLOSE_EVENT, EventId, NamesEvent};
+use common::{TestServer, get, next_event, open_stream};
+use server::names::{NAMES_PER_EVENT, name_at, surnames};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+#[tokio::test]
+async fn stream_has_the_headers_a_proxy_and_a_browser_need() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (head, _events) = open_stream(&server.url("/sse"), &[]).await;
+    let header = |name: &str| head.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(header("content-type"), "text/event-stream");
+    assert_eq!(header("cache-control"), "no-cache");
+    assert_eq!(header("connection"), "keep-alive");
+    assert_eq!(header("x-accel-buffering"), "no");
+}
+
+#[tokio::test]
+async fn events_carry_id_retry_and_the_classic_json() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+    let mut previous: Option<EventId> = None;
+    for _ in 0..3 {
+        let event = next_event(&mut events).await.expect("a data event");
+        assert_eq!(event.event, "message");
+        assert_eq!(event.retry, Some(Duration::from_millis(10_000)));
+        let id: EventId = event.id.parse().expect("id is <epoch>-<index>");
+        assert_exact_shape(&event.data);
+        let payload: NamesEvent = serde_json::from_str(&event.data).unwrap();
+        assert_eq!(payload.index, id.index, "the id names the event's index");
+        assert!(id.epoch <= now_ms && now_ms - id.epoch < 60_000, "epoch is the stream's start");
+        assert_valid_names(&payload);
+        assert!(humantime::parse_rfc3339(&payload.info).is_ok(), "{}", payload.info);
+        assert!(payload.info.ends_with('Z') && payload.info.contains('.'), "{}", payload.info);
+        if let Some(previous) = previous {
+            assert_eq!(id, EventId { index: previous.index + 1, ..previous }, "ids grow by one");
+        }
+        previous = Some(id);
+    }
+}
+
+#[tokio::test]
+async fn first_event_of_a_fresh_stream_has_index_one() {
+    let server = TestServer::start(&["--interval-ms", "300"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let first = next_event(&mut events).await.unwrap();
+    assert_eq!(first.id.parse::<EventId>().unwrap().index, 1);
+}
+
+#[tokio::test]
+async fn wire_format_is_the_classic_one_byte_for_byte() {
+    let server = TestServer::start(&["--interval-ms", "50", "--retry-ms", "2500"]).await;
+    let body = get(&server.url("/sse?limit=1"), &[]).await.text().await.unwrap();
+    let blocks: Vec<&str> = body.split_terminator("\n\n").collect();
+    assert_eq!(blocks.len(), 2, "one data event, then close: {body:?}");
+    let lines: Vec<&str> = blocks[0].lines().collect();
+    assert_eq!(lines.len(), 3, "{body:?}");
+    let id = lines[0].strip_prefix("id: ").expect("id first");
+    assert!(id.parse::<EventId>().is_ok(), "{id}");
+    assert_eq!(lines[1], "retry: 2500");
+    let data = lines[2].strip_prefix("data: ").expect("data on one line");
+    assert_exact_shape(data);
+    assert_eq!(blocks[1], "event: close\ndata: this connection's limit of 1 events was reached");
+}
+
+#[tokio::test]
+async fn limit_closes_one_connection_and_its_reconnect_gets_204() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse?limit=2"), &[]).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(next_event(&mut events).await.unwrap().id);
+    }
+    let close = next_event(&mut events).await.expect("close event");
+    assert_eq!(close.event, CLOSE_EVENT);
+    assert!(!close.data.is_empty(), "close says why");
+    assert!(next_event(&mut events).await.is_none(), "the response ends after close");
+
+    let reconnect = get(&server.url("/sse?limit=2"), &[("Last-Event-ID", &ids[1])]).await;
+    assert_eq!(reconnect.status(), 204, "a browser reconnecting an ended stream stops");
+    // The shared stream itself goes on for everyone else.
+    let (_, mut others) = open_stream(&server.url("/sse"), &[]).await;
+    assert!(next_event(&mut others).await.is_some());
+}
+
+#[tokio::test]
+async fn max_events_ends_the_stream_for_everyone() {
+    let server = TestServer::start(&["--interval-ms", "200", "--max-events", "3"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let mut last_index = 0;
+    let close = loop {
+        let event = next_event(&mut events).await.expect("data, then close");
+        if event.event == CLOSE_EVENT {
+            break event;
+        }
+        last_index = event.id.parse::<EventId>().unwrap().index;
+    };
+    assert_eq!(last_index, 3, "close follows the 3rd event");
+    assert!(close.data.contains('3'), "{}", close.data);
+    assert!(next_event(&mut events).await.is_none());
+
+    assert_eq!(get(&server.url("/sse"), &[]).await.status(), 204);
+    let reconnect = get(&server.url("/sse"), &[("Last-Event-ID", "1-3")]).await;
+    assert_eq!(reconnect.status(), 204);
+}
+
+#[tokio::test]
+async fn two_subscribers_see_the_same_events() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut a) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut b) = open_stream(&server.url("/sse"), &[]).await;
+    let (mut event_a, mut event_b) =
+        (next_event(&mut a).await.unwrap(), next_event(&mut b).await.unwrap());
+    // b subscribed a moment after a, so it may start later: line the two up.
+    while index_of(&event_a) < index_of(&event_b) {
+        event_a = next_event(&mut a).await.unwrap();
+    }
+    for _ in 0..3 {
+        assert_eq!((&event_a.id, &event_a.data), (&event_b.id, &event_b.data));
+        event_a = next_event(&mut a).await.unwrap();
+        event_b = next_event(&mut b).await.unwrap();
+    }
+}
+
+fn index_of(event: &eventsource_stream::Event) -> u64 {
+    event.id.parse::<EventId>().unwrap().index
+}
+
+#[tokio::test]
+async fn a_bad_limit_is_a_400_that_says_why() {
+    let server = TestServer::start(&[]).await;
+    for query in ["limit=abc", "limit=0", "limit=-1", "limit=1.5", "limit=18446744073709551616"] {
+        let response = get(&server.url(&format!("/sse?{query}")), &[]).await;
+        assert_eq!(response.status(), 400, "{query}");
+        let message = response.text().await.unwrap();
+        assert!(
+            message.contains("limit") && message.contains("whole number"),
+            "{query}: {message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn shutdown_ends_open_streams_without_close() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    assert!(next_event(&mut events).await.is_some());
+    server.stop().await.expect("clean shutdown");
+    // What was in flight may still arrive; the stream must then end, never with `close`
+    // (browsers should reconnect to the next instance).
+    while let Some(event) = next_event(&mut events).await {
+        assert_ne!(event.event, CLOSE_EVENT);
+    }
+}
+
+#[tokio::test]
+async fn the_page_is_rendered_and_unknown_paths_are_404() {
+    let server = TestServer::start(&[]).await;
+    let page = get(&server.url("/"), &[]).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<title>livenames</title>"), "{html}");
+    assert!(html.contains(r#"data-testid="names""#), "{html}");
+
+    let missing = get(&server.url("/no/such/page"), &[]).await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains(r#"data-testid="not-found""#));
+}
+
+/// The JSON has exactly the classic keys: nothing more, nothing less.
+fn assert_exact_shape(data: &str) {
+    let json: serde_json::Value = serde_json::from_str(data).expect("data is JSON");
+    let object = json.as_object().expect("an object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["index", "info", "list"]);
+    let list = object["list"].as_array().expect("list is an array");
+    assert_eq!(list.len(), NAMES_PER_EVENT);
+    for item in list {
+        let mut item_keys: Vec<&str> =
+            item.as_object().unwrap().keys().map(String::as_str).collect();
+        item_keys.sort();
+        assert_eq!(item_keys, ["name", "value"]);
+        assert!(item["name"].is_string() && item["value"].is_u64(), "{item}");
+    }
+    assert!(object["info"].is_string() && object["index"].is_u64());
+}
+
+/// Every name follows the rule from its value.
+fn assert_valid_names(event: &NamesEvent) {
+    for entry in &event.list {
+        let value = entry.value as usize;
+        assert!(value < surnames().len());
+        assert_eq!(entry.name, name_at(value));
+    }
+}
