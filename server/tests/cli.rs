@@ -56,3 +56,19 @@ fn an_address_in_use_stops_start_up_naming_the_flag() {
     let log = String::from_utf8(output.stdout).unwrap();
     assert!(log.contains("--addr") && log.contains(&addr), "{log}");
 }
+
+#[test]
+fn readme_configuration_table_matches_the_flags() {
+    use clap::CommandFactory;
+    let readme = include_str!("../../README.md");
+    for arg in server::config::Config::command().get_arguments() {
+        let Some(long) = arg.get_long() else { continue };
+        if ["help", "version"].contains(&long) {
+            continue;
+        }
+        let env = arg.get_env().expect("every flag has an env fallback").to_string_lossy();
+        let default = arg.get_default_values()[0].to_string_lossy();
+        let row = format!("| `--{long}` | `{env}` | `{default}` |");
+        assert!(readme.contains(&row), "README's configuration table lacks {row}");
+    }
+}

@@ -1,0 +1,43 @@
+# livenames: `make run` serves the app, `make test` runs every test. Both install what is
+# missing first (scripts/install-tools.sh), so a fresh machine needs nothing else.
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# The release server; it serves the site cargo-leptos wrote to target/site.
+SERVER := target/release/server
+
+.PHONY: run test dev build tools test-tools unit e2e lint
+
+## run: install what is missing, build the release site, serve http://127.0.0.1:3000
+run: build
+	$(SERVER)
+
+## test: install what is missing, run the Rust tests, then Playwright against a release build
+test: test-tools unit build e2e
+
+## dev: rebuild and reload on every change (cargo leptos watch)
+dev: tools
+	cargo leptos watch
+
+## build: the release server and its site/ (WASM, JS, CSS) under target/
+build: tools
+	cargo leptos build --release
+
+tools:
+	scripts/install-tools.sh build
+
+test-tools:
+	scripts/install-tools.sh test
+
+## unit: Rust unit and integration tests (app and server; the frontend is only WASM glue)
+unit:
+	cargo test -p app -p server
+
+## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
+e2e:
+	cd end2end && npx playwright test
+
+## lint: formatting and clippy, for the native crates and the WASM frontend
+lint:
+	cargo fmt --all --check
+	cargo clippy -p app -p server --all-targets -- -D warnings
+	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Installs what building (and, with `test`, testing) livenames needs, skipping whatever is
+# already there. Only package registries are used (crates.io, rustup, Debian, npm): nothing
+# may download its own binaries from elsewhere, so cargo-leptos is built with `no_downloads`
+# and finds wasm-bindgen and wasm-opt on PATH.
+#
+# Usage: scripts/install-tools.sh build|test
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+CARGO_LEPTOS_VERSION=0.3.11
+# Debian's binaryen (108) emits WASM that fails to hydrate in Chromium; 116 works.
+WASM_OPT_VERSION=0.116.1
+
+say() { printf '==> %s\n' "$*"; }
+
+# Prints the version of a package in Cargo.lock.
+locked_version() {
+    awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+ensure_wasm_target() {
+    rustup target list --installed | grep -qx wasm32-unknown-unknown && return
+    say "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+}
+
+ensure_cargo_leptos() {
+    cargo leptos --version 2>/dev/null | grep -q " $CARGO_LEPTOS_VERSION\$" && return
+    say "installing cargo-leptos $CARGO_LEPTOS_VERSION (about 11 minutes)"
+    CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+        cargo install cargo-leptos --version "$CARGO_LEPTOS_VERSION" --locked \
+        --ignore-rust-version --features no_downloads
+}
+
+# The CLI must match the wasm-bindgen crate in Cargo.lock exactly. Its own lockfile names a
+# crate version the registry lacks, so it is installed without --locked.
+ensure_wasm_bindgen() {
+    local version
+    version=$(locked_version wasm-bindgen)
+    wasm-bindgen --version 2>/dev/null | grep -q " $version\$" && return
+    say "installing wasm-bindgen-cli $version"
+    cargo install wasm-bindgen-cli --version "$version" --force
+}
+
+ensure_wasm_opt() {
+    # The crate 0.116.1 builds binaryen 116, which reports "wasm-opt version 116 (…)".
+    local binaryen=${WASM_OPT_VERSION#0.}
+    "$HOME/.cargo/bin/wasm-opt" --version 2>/dev/null | grep -q "version ${binaryen%%.*} " && return
+    say "installing wasm-opt $WASM_OPT_VERSION (about 8 minutes)"
+    cargo install wasm-opt --version "$WASM_OPT_VERSION" --locked --force
+}
+
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return
+    say "installing Debian's chromium"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+}
+
+ensure_npm_packages() {
+    # npm ci leaves this copy of the lockfile behind; equal contents mean nothing to do.
+    cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>/dev/null && return
+    say "installing the end-to-end test packages (npm ci)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+}
+
+case "${1:-}" in
+    build)
+        ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt ;;
+    test)
+        ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt
+        ensure_chromium; ensure_npm_packages ;;
+    *)
+        echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
