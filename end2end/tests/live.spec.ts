@@ -79,7 +79,7 @@ test('the page renders on the server and in the browser', async ({ page, request
   expect(html).toMatch(/data-testid="state"[^>]*data-state="connecting"|data-state="connecting"[^>]*data-testid="state"/);
   expect(html).not.toContain('data-value=');
   expect(html).not.toContain('data-testid="index"');
-  expect(html).toContain('livenames.js');
+  expect(html).toContain('/pkg/livenames.js');
 
   await page.goto('/');
   await expect(page).toHaveTitle('livenames');
@@ -132,7 +132,8 @@ test('the state shows open while events arrive', async ({ page }) => {
 });
 
 test.describe('when the server ends the stream', () => {
-  const intervalMs = 500;
+  // Long enough that a slow first hydration still sees the stream before its 3rd event.
+  const intervalMs = 1_000;
   test.use({ serverArgs: ['--interval-ms', String(intervalMs), '--max-events', '3'] });
 
   test('its close event turns the state closed and the last index stays', async ({ page, request }) => {

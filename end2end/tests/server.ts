@@ -18,7 +18,6 @@ const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 5_000;
 const KILL_TIMEOUT_MS = 2_000;
 const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
-// eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 export interface Server {
