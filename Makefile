@@ -28,9 +28,9 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## unit: Rust unit and integration tests (app and server; the frontend is only WASM glue)
+## unit: Rust unit and integration tests (app, hub, server; the frontend is only WASM glue)
 unit:
-	cargo test -p app -p server
+	cargo test -p app -p sse-hub -p server
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
 e2e:
@@ -39,5 +39,5 @@ e2e:
 ## lint: formatting and clippy, for the native crates and the WASM frontend
 lint:
 	cargo fmt --all --check
-	cargo clippy -p app -p server --all-targets -- -D warnings
+	cargo clippy -p app -p sse-hub -p server --all-targets -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
