@@ -8,13 +8,14 @@
 //! - its own reconnect loop is turned off (`ReconnectLimit::Limited(0)`): the browser already
 //!   reconnects after the server's `retry:`, and a `204` must stop the stream for good.
 
-use crate::event::{CLOSE_EVENT, NamesEvent};
+use crate::event::NamesEvent;
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
 use leptos_use_event_source::{
     ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
     use_event_source_with_options,
 };
+use sse_hub::CLOSE_EVENT;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, MessageEvent};
 

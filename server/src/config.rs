@@ -3,7 +3,7 @@
 
 use clap::Parser;
 use std::net::SocketAddr;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -33,6 +33,25 @@ pub struct Config {
     #[arg(long, env = "LIVENAMES_MAX_EVENTS", value_name = "N", default_value_t = 0)]
     pub max_events: u64,
 
+    /// Events kept for browsers that resume with `Last-Event-ID` (at least 1).
+    #[arg(
+        long,
+        env = "LIVENAMES_HISTORY",
+        value_name = "EVENTS",
+        default_value_t = NonZeroUsize::new(1024).unwrap()
+    )]
+    pub history: NonZeroUsize,
+
+    /// Seconds between `ping` heartbeat events on every open stream (at least 1).
+    #[arg(
+        long,
+        env = "LIVENAMES_KEEPALIVE_SECS",
+        value_name = "SECS",
+        default_value_t = 15,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub keepalive_secs: u64,
+
     /// Folder holding the built site: `pkg/` with the WASM, JS and CSS.
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
     pub site_root: PathBuf,
@@ -47,6 +66,11 @@ impl Config {
     /// The reconnection delay browsers are told.
     pub fn retry(&self) -> Duration {
         Duration::from_millis(self.retry_ms)
+    }
+
+    /// Time between two heartbeats.
+    pub fn keepalive(&self) -> Duration {
+        Duration::from_secs(self.keepalive_secs)
     }
 
     /// How many events the stream has before it closes; `None` = endless.
@@ -70,6 +94,8 @@ mod tests {
         assert_eq!(config.interval(), Duration::from_secs(3));
         assert_eq!(config.retry(), Duration::from_secs(10));
         assert_eq!(config.max_events(), None);
+        assert_eq!(config.history.get(), 1024);
+        assert_eq!(config.keepalive(), Duration::from_secs(15));
     }
 
     #[test]
@@ -99,6 +125,8 @@ mod tests {
             (&["--retry-ms=-1"][..], "--retry-ms"),
             (&["--max-events", "many"][..], "--max-events"),
             (&["--addr", "localhost"][..], "--addr"),
+            (&["--history", "0"][..], "--history"),
+            (&["--keepalive-secs", "0"][..], "--keepalive-secs"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");

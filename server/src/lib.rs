@@ -5,26 +5,27 @@
 //! ```
 //! - [`config`]: flags and environment, parsed once at start-up.
 //! - [`names`]: the generator of the 10 names per event.
-//! - [`hub`]: the shared stream every connection subscribes to.
+//! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
 //! - [`sse`]: the `GET /sse` handler.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
 pub mod config;
 pub mod error;
-pub mod hub;
 pub mod names;
 pub mod sse;
 
+use app::event::NamesEvent;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use config::Config;
-use hub::Hub;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use sse_hub::Hub;
 use std::future::Future;
+use std::num::NonZeroUsize;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -32,13 +33,19 @@ use tokio_util::sync::CancellationToken;
 /// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
 const OUTPUT_NAME: &str = "livenames";
 
+/// Events a subscriber may fall behind the live stream before its stream is ended (its
+/// browser then resumes from history): bounds what a reader that stalls costs.
+const SUBSCRIBER_BACKLOG: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub hub: Hub,
-    /// Sent as `retry:` with every event.
+    pub hub: Hub<NamesEvent>,
+    /// Sent as `retry:` with every event, jittered per connection.
     pub retry: Duration,
+    /// Time between two `ping` heartbeats on a stream.
+    pub keepalive: Duration,
     /// Cancelled at shutdown: ends the generator and every open stream.
     pub stop: CancellationToken,
 }
@@ -68,12 +75,13 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let hub = Hub::new();
+    let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
     tokio::spawn(names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone()));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,
         retry: config.retry(),
+        keepalive: config.keepalive(),
         stop: stop.clone(),
     };
     // Events are small and must leave at once, not wait for Nagle's algorithm.

@@ -1,9 +1,9 @@
 //! The names generator: every interval, 10 names from the Hundred Family Surnames,
 //! published to the hub.
 
-use crate::hub::Hub;
 use app::event::{NameEntry, NamesEvent};
 use rand::Rng;
+use sse_hub::Hub;
 use std::num::NonZeroU64;
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime};
@@ -56,7 +56,7 @@ fn rfc3339_now() -> String {
 /// Publishes an event every `interval`, the first one `interval` after start, until
 /// `max_events` have gone out (then the stream's end) or `stop` is cancelled.
 pub async fn publish(
-    hub: Hub,
+    hub: Hub<NamesEvent>,
     interval: Duration,
     max_events: Option<NonZeroU64>,
     stop: CancellationToken,
@@ -70,9 +70,10 @@ pub async fn publish(
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        hub.publish(&names_event(index, &mut rand::rng()));
+        let id = hub.publish(|index| names_event(index, &mut rand::rng()));
+        debug_assert_eq!(id.index, index, "the generator is the hub's only publisher");
     }
-    hub.end(format!("the stream ended after {last} events"));
+    hub.close(&format!("the stream ended after {last} events"));
 }
 
 #[cfg(test)]

@@ -1,37 +1,31 @@
-//! `GET /sse`: the shared stream as `text/event-stream`, in the classic example's format:
-//! `id: <epoch>-<index>`, `retry: <ms>`, `data: <JSON>` per event, and `event: close` at the end.
+//! `GET /sse`: the shared stream as `text/event-stream`, in the classic example's format
+//! (`retry:`, `id: <epoch>-<index>`, `data: <JSON>` per event, `event: close` at the end),
+//! resumable with `Last-Event-ID` or `?lastEventId=`.
 
 use crate::AppState;
 use crate::error::Error;
-use crate::hub::StreamItem;
-use app::event::CLOSE_EVENT;
-use async_stream::stream;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
-use axum::http::header::CONNECTION;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use futures::Stream;
+use rand::Rng;
 use serde::Deserialize;
-use std::convert::Infallible;
+use sse_hub::{StreamOptions, sse_response};
 use std::num::NonZeroU64;
 use std::time::Duration;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
-use tokio_util::sync::CancellationToken;
 
-/// Headers added to axum's `Content-Type: text/event-stream` and `Cache-Control: no-cache`.
-/// `X-Accel-Buffering: no` stops nginx-style proxies from buffering the stream.
-const STREAM_HEADERS: [(HeaderName, HeaderValue); 2] = [
-    (CONNECTION, HeaderValue::from_static("keep-alive")),
-    (HeaderName::from_static("x-accel-buffering"), HeaderValue::from_static("no")),
-];
+/// The header a browser sends when it reconnects on its own.
+const LAST_EVENT_ID: &str = "last-event-id";
 
 /// The query string `GET /sse` accepts.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StreamQuery {
     /// Close this connection after that many data events.
     limit: Option<Limit>,
+    /// Resume after this id: for a page that opens a new EventSource, which cannot set
+    /// `Last-Event-ID` itself.
+    last_event_id: Option<String>,
 }
 
 /// How many data events one connection gets before `close`: at least one.
@@ -50,68 +44,51 @@ impl TryFrom<String> for Limit {
 }
 
 /// Answers `GET /sse`: `204 No Content` once the stream is over (which stops a browser's
-/// EventSource for good), the live stream otherwise.
+/// EventSource for good), the stream from where the client left off otherwise.
 pub async fn stream(
     State(state): State<AppState>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|rejection| Error::BadQuery(rejection.body_text()))?;
-    let subscription = state.hub.subscribe();
-    if state.hub.has_ended() || is_limited_reconnect(query.limit, &headers) {
+    let reconnect_id = headers.get(LAST_EVENT_ID).map(|value| value.to_str().unwrap_or(""));
+    if query.limit.is_some() && reconnect_id.is_some() {
+        // A limited stream is one-shot: a browser that ignores `close` reconnects with the
+        // id it saw, and must be told the stream is over rather than get another round.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let events = events(subscription, query.limit, state.retry, state.stop.clone());
-    Ok((STREAM_HEADERS, Sse::new(events).keep_alive(KeepAlive::default())).into_response())
+    // The browser's own header is newer than the id the page put in the URL.
+    let resume_from = reconnect_id.or(query.last_event_id.as_deref());
+    let Some(subscription) = state.hub.subscribe(resume_from) else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    tracing::debug!(?resume_from, start = ?subscription.start(), "subscribed");
+    let options = StreamOptions {
+        retry: jittered(state.retry),
+        heartbeat: state.keepalive,
+        limit: query.limit.map(|Limit(limit)| limit),
+        stop: state.stop.clone(),
+    };
+    Ok(sse_response(subscription.into_stream(options)))
 }
 
-/// A limited stream is one-shot: a browser that ignores `close` reconnects with the
-/// `Last-Event-ID` it saw, and must be told the stream is over rather than get another round.
-fn is_limited_reconnect(limit: Option<Limit>, headers: &HeaderMap) -> bool {
-    limit.is_some() && headers.contains_key("last-event-id")
+/// `retry` ± up to 20 %, drawn per connection, so that a restart does not bring every
+/// browser back in the same millisecond.
+fn jittered(retry: Duration) -> Duration {
+    retry.mul_f64(rand::rng().random_range(0.8..=1.2))
 }
 
-/// One connection's events: every data event from now on, `close` after `limit` of them or
-/// at the end of the stream. Ends without `close` on shutdown, so browsers reconnect to the
-/// next instance, and when this subscriber has fallen too far behind, so its browser
-/// reconnects instead of holding an unbounded backlog.
-fn events(
-    mut subscription: Receiver<StreamItem>,
-    limit: Option<Limit>,
-    retry: Duration,
-    stop: CancellationToken,
-) -> impl Stream<Item = Result<Event, Infallible>> {
-    stream! {
-        let mut delivered = 0;
-        loop {
-            let item = tokio::select! {
-                _ = stop.cancelled() => break,
-                item = subscription.recv() => item,
-            };
-            match item {
-                Ok(StreamItem::Data { id, json }) => {
-                    yield Ok(Event::default().id(id.to_string()).retry(retry).data(&*json));
-                    delivered += 1;
-                    if limit.is_some_and(|Limit(limit)| delivered == limit.get()) {
-                        yield Ok(close_event(&format!("this connection's limit of {delivered} events was reached")));
-                        break;
-                    }
-                }
-                Ok(StreamItem::End { reason }) => {
-                    yield Ok(close_event(&reason));
-                    break;
-                }
-                Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "subscriber fell behind; ending its stream so it reconnects");
-                    break;
-                }
-                Err(RecvError::Closed) => break,
-            }
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_a_fifth_and_varies() {
+        let retry = Duration::from_secs(10);
+        let draws: Vec<Duration> = (0..200).map(|_| jittered(retry)).collect();
+        assert!(
+            draws.iter().all(|d| (Duration::from_secs(8)..=Duration::from_secs(12)).contains(d))
+        );
+        assert!(draws.iter().any(|d| *d != draws[0]), "drawn per connection");
     }
-}
-
-/// The custom event on which the page (and the example's snippet) calls `close()`.
-fn close_event(reason: &str) -> Event {
-    Event::default().event(CLOSE_EVENT).data(reason)
 }

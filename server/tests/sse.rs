@@ -2,10 +2,11 @@
 
 mod common;
 
-use app::event::{CLOSE_EVENT, EventId, NamesEvent};
+use app::event::NamesEvent;
 use common::{TestServer, get, next_event, open_stream};
 use server::names::{NAMES_PER_EVENT, name_at, surnames};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT, PING_EVENT};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 #[tokio::test]
 async fn stream_has_the_headers_a_proxy_and_a_browser_need() {
@@ -24,10 +25,13 @@ async fn events_carry_id_retry_and_the_classic_json() {
     let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let mut previous: Option<EventId> = None;
+    let mut retries = Vec::new();
     for _ in 0..3 {
         let event = next_event(&mut events).await.expect("a data event");
         assert_eq!(event.event, "message");
-        assert_eq!(event.retry, Some(Duration::from_millis(10_000)));
+        let retry = event.retry.expect("every event carries retry:");
+        assert!((8_000..=12_000).contains(&retry.as_millis()), "10 s ± 20 %: {retry:?}");
+        retries.push(retry);
         let id: EventId = event.id.parse().expect("id is <epoch>-<index>");
         assert_exact_shape(&event.data);
         let payload: NamesEvent = serde_json::from_str(&event.data).unwrap();
@@ -41,6 +45,7 @@ async fn events_carry_id_retry_and_the_classic_json() {
         }
         previous = Some(id);
     }
+    assert!(retries.iter().all(|retry| *retry == retries[0]), "one jitter per connection");
 }
 
 #[tokio::test]
@@ -59,9 +64,11 @@ async fn wire_format_is_the_classic_one_byte_for_byte() {
     assert_eq!(blocks.len(), 2, "one data event, then close: {body:?}");
     let lines: Vec<&str> = blocks[0].lines().collect();
     assert_eq!(lines.len(), 3, "{body:?}");
-    let id = lines[0].strip_prefix("id: ").expect("id first");
+    // retry: first, so that every subscriber shares the id/data bytes of the event.
+    let retry: u64 = lines[0].strip_prefix("retry: ").expect("retry first").parse().unwrap();
+    assert!((2_000..=3_000).contains(&retry), "2.5 s ± 20 %: {retry}");
+    let id = lines[1].strip_prefix("id: ").expect("then id");
     assert!(id.parse::<EventId>().is_ok(), "{id}");
-    assert_eq!(lines[1], "retry: 2500");
     let data = lines[2].strip_prefix("data: ").expect("data on one line");
     assert_exact_shape(data);
     assert_eq!(blocks[1], "event: close\ndata: this connection's limit of 1 events was reached");
@@ -169,6 +176,82 @@ async fn the_page_is_rendered_and_unknown_paths_are_404() {
     let missing = get(&server.url("/no/such/page"), &[]).await;
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains(r#"data-testid="not-found""#));
+}
+
+#[tokio::test]
+async fn first_connection_gets_the_latest_event_at_once() {
+    // A long interval: after the first event, nothing new comes for a second.
+    let server = TestServer::start(&["--interval-ms", "1000"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let published = next_event(&mut events).await.unwrap();
+    let (_, mut newcomer) = open_stream(&server.url("/sse"), &[]).await;
+    let first = next_event(&mut newcomer).await.unwrap();
+    assert_eq!((first.id, first.data), (published.id, published.data), "no wait for the next");
+}
+
+#[tokio::test]
+async fn resume_replays_every_missed_event_once() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let seen = next_event(&mut events).await.unwrap();
+    for _ in 0..4 {
+        next_event(&mut events).await.unwrap();
+    }
+    drop(events);
+    // A browser's own reconnect (header) and a new EventSource (query) resume alike.
+    for headers in [vec![("Last-Event-ID", seen.id.as_str())], vec![]] {
+        let url = match headers.is_empty() {
+            true => server.url(&format!("/sse?lastEventId={}", seen.id)),
+            false => server.url("/sse"),
+        };
+        let (_, mut resumed) = open_stream(&url, &headers).await;
+        for expected in index_of(&seen) + 1..=index_of(&seen) + 6 {
+            assert_eq!(index_of(&next_event(&mut resumed).await.unwrap()), expected, "{url}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_header_wins_over_the_query_and_bad_ids_never_fail() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let seen = next_event(&mut events).await.unwrap();
+    next_event(&mut events).await.unwrap();
+    let stale = format!("{}-0", seen.id.split('-').next().unwrap());
+    let url = server.url(&format!("/sse?lastEventId={stale}"));
+    let (_, mut resumed) = open_stream(&url, &[("Last-Event-ID", &seen.id)]).await;
+    assert_eq!(index_of(&next_event(&mut resumed).await.unwrap()), index_of(&seen) + 1);
+
+    for bad in ["nonsense", "-1-2", "1-2-3", "99999999999999999999-1", "1-%FF"] {
+        let response = get(&server.url(&format!("/sse?lastEventId={bad}")), &[]).await;
+        assert_eq!(response.status(), 200, "{bad}");
+        let response = get(&server.url("/sse"), &[("Last-Event-ID", bad)]).await;
+        assert_eq!(response.status(), 200, "{bad}");
+    }
+}
+
+#[tokio::test]
+async fn an_id_from_another_run_gets_a_gap_then_the_latest_event() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let current = next_event(&mut events).await.unwrap();
+    let (_, mut resumed) = open_stream(&server.url("/sse"), &[("Last-Event-ID", "1-5")]).await;
+    let gap = next_event(&mut resumed).await.unwrap();
+    assert_eq!(gap.event, GAP_EVENT);
+    let first_available: EventId = gap.data.parse().expect("gap names the first id available");
+    assert_eq!(first_available.epoch, current.id.parse::<EventId>().unwrap().epoch);
+    let latest = next_event(&mut resumed).await.unwrap();
+    assert_eq!(latest.event, "message");
+    assert!(index_of(&latest) >= index_of(&current));
+}
+
+#[tokio::test]
+async fn heartbeat_is_a_ping_event_within_its_period() {
+    let server = TestServer::start(&["--interval-ms", "600000", "--keepalive-secs", "1"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let ping = next_event(&mut events).await.expect("a heartbeat while no data flows");
+    assert_eq!(ping.event, PING_EVENT);
+    assert!(ping.id.is_empty(), "a heartbeat must not move the browser's Last-Event-ID");
 }
 
 /// The JSON has exactly the classic keys: nothing more, nothing less.
