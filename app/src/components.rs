@@ -1,8 +1,9 @@
 //! The page's pieces; each reads the signals of [`crate::live::LiveNames`].
 
 use crate::event::NamesEvent;
-use crate::live::ConnectionState;
+use crate::live::{ConnectionState, LogEntry};
 use leptos::prelude::*;
+use std::collections::VecDeque;
 
 /// The connection state in words, with `data-state` for tests and styling.
 #[component]
@@ -44,6 +45,42 @@ pub fn SkippedNotice(skipped: ReadSignal<Option<String>>) -> impl IntoView {
                 </p>
             }
         })
+    }
+}
+
+/// The events and gaps the page received, newest last; `data-id` on each event for tests.
+#[component]
+pub fn EventLog(log: ReadSignal<VecDeque<LogEntry>>) -> impl IntoView {
+    let entries = move || log.get().into_iter().map(log_line).collect_view();
+    view! {
+        <details class="log">
+            <summary>"Event log"</summary>
+            <ol data-testid="event-log">{entries}</ol>
+        </details>
+    }
+}
+
+fn log_line(entry: LogEntry) -> impl IntoView {
+    match entry {
+        LogEntry::Event { id, info } => {
+            let (shown_id, shown_time) = (id.clone(), info.clone());
+            view! {
+                <li data-kind="event" data-id=id>
+                    <code>{shown_id}</code> " " <time datetime=info>{shown_time}</time>
+                </li>
+            }
+            .into_any()
+        }
+        LogEntry::Gap { first_available } => {
+            let shown = first_available.clone();
+            view! {
+                <li class="gap" data-kind="gap" data-first=first_available>
+                    "Gap: events before " <code>{shown}</code>
+                    " were no longer available; showing the latest."
+                </li>
+            }
+            .into_any()
+        }
     }
 }
 

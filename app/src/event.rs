@@ -21,6 +21,14 @@ pub struct NamesEvent {
     pub index: u64,
 }
 
+/// The latest event and its id, as the server rendered the page with it: the page shows it
+/// at once and subscribes from its id, so nothing between render and subscribe is lost.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RenderedEvent {
+    pub id: String,
+    pub event: NamesEvent,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

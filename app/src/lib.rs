@@ -9,14 +9,15 @@ pub mod components;
 pub mod event;
 pub mod live;
 
-use components::{ConnectionBadge, LatestInfo, NamesTable, SkippedNotice};
+use components::{ConnectionBadge, EventLog, LatestInfo, NamesTable, SkippedNotice};
+use event::RenderedEvent;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     StaticSegment,
     components::{Route, Router, Routes},
 };
-use live::{STREAM_URL, use_live_names};
+use live::use_live_names;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -54,16 +55,24 @@ pub fn App() -> impl IntoView {
     }
 }
 
+/// What the server provides, per request, to render the page with the latest event.
+#[derive(Clone, Debug)]
+pub struct LatestOnServer(pub Option<RenderedEvent>);
+
 /// The live names table with its connection state.
 #[component]
 fn LivePage() -> impl IntoView {
-    let live = use_live_names(STREAM_URL);
+    // Computed on the server and sent along in the HTML, so the hydrated page starts from
+    // exactly the event the server rendered.
+    let rendered = SharedValue::new(|| use_context::<LatestOnServer>().and_then(|latest| latest.0));
+    let live = use_live_names(rendered.into_inner());
     view! {
         <h1>"livenames"</h1>
         <ConnectionBadge state=live.state/>
         <LatestInfo latest=live.latest/>
         <SkippedNotice skipped=live.skipped/>
         <NamesTable latest=live.latest/>
+        <EventLog log=live.log/>
     }
 }
 

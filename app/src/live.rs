@@ -1,26 +1,31 @@
-//! The page's subscription: one `EventSource` on `/sse`, its latest event and its state as
-//! reactive signals.
+//! The page's subscription: one `EventSource` on `/sse`, its latest event, its state and a
+//! log of what arrived, as reactive signals.
 //!
 //! `leptos-use-event-source` owns the `EventSource` (creation, listeners, `close()` when the
 //! component unmounts). Two of its defaults do not fit and are replaced here:
 //! - its `ready_state` reports `Closed` after every error, while the browser is often still
 //!   reconnecting; the state below is read from the browser's own `readyState` instead;
 //! - its own reconnect loop is turned off (`ReconnectLimit::Limited(0)`): the browser already
-//!   reconnects after the server's `retry:`, and a `204` must stop the stream for good.
+//!   reconnects after the server's `retry:` (sending `Last-Event-ID`, so the server resumes
+//!   exactly), and a `204` must stop the stream for good.
 
-use crate::event::NamesEvent;
+use crate::event::{NamesEvent, RenderedEvent};
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
 use leptos_use_event_source::{
     ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
     use_event_source_with_options,
 };
-use sse_hub::CLOSE_EVENT;
+use sse_hub::{CLOSE_EVENT, GAP_EVENT};
+use std::collections::VecDeque;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, MessageEvent};
 
 /// Where the page subscribes.
 pub const STREAM_URL: &str = "/sse";
+
+/// Entries the event log keeps, newest last.
+pub const LOG_LENGTH: usize = 100;
 
 /// The connection state as the browser reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +58,15 @@ impl ConnectionState {
     }
 }
 
+/// One line of the event log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogEntry {
+    /// A data event, by id and the time the server generated it.
+    Event { id: String, info: String },
+    /// The server could not resume: events before `first_available` were skipped.
+    Gap { first_available: String },
+}
+
 /// What the page knows of the stream.
 #[derive(Clone, Copy)]
 pub struct LiveNames {
@@ -61,13 +75,31 @@ pub struct LiveNames {
     pub state: ReadSignal<ConnectionState>,
     /// Why the most recent data event was skipped, cleared by the next good one.
     pub skipped: ReadSignal<Option<String>>,
+    /// The last [`LOG_LENGTH`] events and gaps, oldest first.
+    pub log: ReadSignal<VecDeque<LogEntry>>,
 }
 
-/// Subscribes to `url` when the page hydrates; renders as `Connecting` on the server.
-pub fn use_live_names(url: &str) -> LiveNames {
-    let (latest, set_latest) = signal(None::<NamesEvent>);
+/// Subscribes when the page hydrates, from the event the server rendered the page with (if
+/// any), so nothing published between render and subscribe is lost. Renders as
+/// `Connecting` on the server.
+pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
+    let url = match &rendered {
+        Some(rendered) => format!("{STREAM_URL}?lastEventId={}", rendered.id),
+        None => STREAM_URL.to_string(),
+    };
+    let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event)).collect();
+    let (latest, set_latest) = signal(rendered.map(|rendered| rendered.event));
     let (state, set_state) = signal(ConnectionState::Connecting);
     let (skipped, set_skipped) = signal(None::<String>);
+    let (log, set_log) = signal::<VecDeque<LogEntry>>(initial_log);
+    let append = move |entry: LogEntry| {
+        set_log.update(|log| {
+            if log.len() == LOG_LENGTH {
+                log.pop_front();
+            }
+            log.push_back(entry);
+        })
+    };
 
     let on_event = move |event: &Event| {
         let Some(source) = event.target().and_then(|t| t.dyn_into::<EventSource>().ok()) else {
@@ -80,8 +112,10 @@ pub fn use_live_names(url: &str) -> LiveNames {
                 source.close();
                 set_state.set(ConnectionState::Closed);
             }
+            GAP_EVENT => append(LogEntry::Gap { first_available: message_data(event) }),
             "message" => match parse_message(event) {
-                Ok(names) => {
+                Ok((id, names)) => {
+                    append(log_entry(&id, &names));
                     set_latest.set(Some(names));
                     set_skipped.set(None);
                 }
@@ -95,20 +129,27 @@ pub fn use_live_names(url: &str) -> LiveNames {
 
     let options = UseEventSourceOptions::default()
         .reconnect_limit(ReconnectLimit::Limited(0))
-        .named_events([CLOSE_EVENT.to_string()])
+        .named_events([CLOSE_EVENT.to_string(), GAP_EVENT.to_string()])
         .on_event(on_event);
-    let _ = use_event_source_with_options::<String, FromToStringCodec>(url.to_string(), options);
+    let _ = use_event_source_with_options::<String, FromToStringCodec>(url, options);
 
-    LiveNames { latest, state, skipped }
+    LiveNames { latest, state, skipped, log }
 }
 
-/// Reads a data event's JSON; the error says why it could not be used.
-fn parse_message(event: &Event) -> Result<NamesEvent, String> {
-    let data = event
-        .dyn_ref::<MessageEvent>()
-        .and_then(|message| message.data().as_string())
-        .ok_or_else(|| "the event carried no text".to_string())?;
-    serde_json::from_str(&data).map_err(|err| err.to_string())
+fn log_entry(id: &str, event: &NamesEvent) -> LogEntry {
+    LogEntry::Event { id: id.to_string(), info: event.info.clone() }
+}
+
+fn message_data(event: &Event) -> String {
+    event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()).unwrap_or_default()
+}
+
+/// Reads a data event's id and JSON; the error says why it could not be used.
+fn parse_message(event: &Event) -> Result<(String, NamesEvent), String> {
+    let message = event.dyn_ref::<MessageEvent>().ok_or("the event carried no message")?;
+    let data = message.data().as_string().ok_or("the event carried no text")?;
+    let names = serde_json::from_str(&data).map_err(|err| err.to_string())?;
+    Ok((message.last_event_id(), names))
 }
 
 #[cfg(test)]

@@ -15,7 +15,8 @@ pub mod names;
 pub mod sse;
 
 use app::event::NamesEvent;
-use app::{App, shell};
+use app::event::RenderedEvent;
+use app::{App, LatestOnServer, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -60,9 +61,11 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
+    let hub = state.hub.clone();
+    let latest = move || leptos::prelude::provide_context(LatestOnServer(rendered_event(&hub)));
     Router::new()
         .route("/sse", get(sse::stream))
-        .leptos_routes(&state, routes, move || shell(options.clone()))
+        .leptos_routes_with_context(&state, routes, latest, move || shell(options.clone()))
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
 }
@@ -100,6 +103,12 @@ pub async fn serve(
             stop.cancel();
         })
         .await
+}
+
+/// The latest event for the page to be rendered with.
+fn rendered_event(hub: &Hub<NamesEvent>) -> Option<RenderedEvent> {
+    let (id, event) = hub.latest()?;
+    Some(RenderedEvent { id: id.to_string(), event: (*event).clone() })
 }
 
 fn leptos_options(config: &Config, addr: std::net::SocketAddr) -> LeptosOptions {

@@ -254,6 +254,21 @@ async fn heartbeat_is_a_ping_event_within_its_period() {
     assert!(ping.id.is_empty(), "a heartbeat must not move the browser's Last-Event-ID");
 }
 
+#[tokio::test]
+async fn the_page_is_rendered_with_the_latest_event_and_subscribes_from_it() {
+    let server = TestServer::start(&["--interval-ms", "1000"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let latest = next_event(&mut events).await.unwrap();
+    let html = get(&server.url("/"), &[]).await.text().await.unwrap();
+    let payload: NamesEvent = serde_json::from_str(&latest.data).unwrap();
+    for entry in &payload.list {
+        let cell = format!("<td>{}</td>", entry.name);
+        assert!(html.contains(&cell), "the rendered table lacks {cell}");
+    }
+    assert!(html.contains(&format!(r#"data-id="{}""#, latest.id)), "the log starts at the event");
+    assert!(html.contains(&latest.id), "the id reaches the hydrating page");
+}
+
 /// The JSON has exactly the classic keys: nothing more, nothing less.
 fn assert_exact_shape(data: &str) {
     let json: serde_json::Value = serde_json::from_str(data).expect("data is JSON");
