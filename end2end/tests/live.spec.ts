@@ -66,8 +66,10 @@ async function changesDuring(page: Page, ms: number): Promise<string[]> {
   }, ms);
 }
 
-test('the page renders on the server and in the browser', async ({ page, request }) => {
-  const response = await request.get('/');
+test('the page renders on the server and in the browser', async ({ page, request, startServer }) => {
+  // No event for a minute: the page as it is before the first one.
+  const quiet = await startServer(['--interval-ms', '60000']);
+  const response = await request.get(quiet.url + '/');
   expect(response.status()).toBe(200);
   expect(response.headers()['content-type']).toContain('text/html');
   const html = await response.text();
@@ -81,13 +83,34 @@ test('the page renders on the server and in the browser', async ({ page, request
   expect(html).not.toContain('data-testid="index"');
   expect(html).toContain('/pkg/livenames.js');
 
-  await page.goto('/');
+  await page.goto(quiet.url + '/');
   await expect(page).toHaveTitle('livenames');
   await expect(page.locator('h1')).toHaveText('livenames');
   await expect(state(page)).toBeVisible();
   await expect(state(page)).toHaveAttribute('data-state', /^(connecting|open)$/);
   await expect(page.locator('table[data-testid="names"] thead th')).toHaveCount(2);
   await expect(page.getByTestId('skipped')).toHaveCount(0);
+});
+
+test('the first HTML already holds the latest event, also without JavaScript', async ({ browser, request }) => {
+  // Wait until an event exists: a one-event stream ends after it.
+  const stream = await (await request.get('/sse?limit=1')).text();
+  const id = /^id: (\S+)$/m.exec(stream)?.[1];
+  expect(id, stream).toMatch(/^\d+-\d+$/);
+
+  const html = await (await request.get('/')).text();
+  expect(html.match(/data-value="\d+"/g) ?? []).toHaveLength(10);
+  expect(html).toContain('data-testid="index"');
+
+  const context = await browser.newContext({ javaScriptEnabled: false });
+  try {
+    const page = await context.newPage();
+    await page.goto('/');
+    await expect(rows(page)).toHaveCount(10);
+    await expect(index(page)).toHaveText(/^\d+$/);
+  } finally {
+    await context.close();
+  }
 });
 
 test('the table fills with 10 rows and changes on the next event', async ({ page }) => {

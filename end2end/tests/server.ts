@@ -89,12 +89,13 @@ function exited(proc: ChildProcess, ms: number): Promise<boolean> {
 }
 
 /**
- * Starts the server on `127.0.0.1:0` with `args` added, from the repository root (so the
- * default `--site-root target/site` is found), and waits for its `listening on` line.
+ * Starts the server with `args`, on `127.0.0.1:0` unless they name an `--addr`, from the
+ * repository root (so the default `--site-root target/site` is found), and waits for its
+ * `listening on` line.
  */
 export async function startServer(args: string[] = []): Promise<Server> {
   assertBuilt();
-  const fullArgs = ['--addr', '127.0.0.1:0', ...args];
+  const fullArgs = args.includes('--addr') ? args : ['--addr', '127.0.0.1:0', ...args];
   const proc = spawn(SERVER_BIN, fullArgs, {
     cwd: REPO_ROOT,
     env: serverEnv(),

@@ -1,0 +1,88 @@
+// Resuming without loss: the page survives cut connections and server restarts, and the ids
+// it received (its event log) show exactly what reached it.
+
+import type { Page } from '@playwright/test';
+import { startProxy } from './proxy';
+import { expect, test } from './server';
+
+const state = (page: Page) => page.getByTestId('state');
+
+/** The page's event log: every data event's id, and every gap, in arrival order. */
+async function logEntries(page: Page) {
+  return page.locator('[data-testid="event-log"] li').evaluateAll((items) =>
+    items.map((li) => ({ kind: li.getAttribute('data-kind'), id: li.getAttribute('data-id') })),
+  );
+}
+
+function parseId(id: string | null): { epoch: string; index: number } {
+  const match = /^(\d+)-(\d+)$/.exec(id ?? '');
+  if (!match) throw new Error(`not an event id: ${id}`);
+  return { epoch: match[1], index: Number(match[2]) };
+}
+
+async function lastIndex(page: Page): Promise<number> {
+  const events = (await logEntries(page)).filter((entry) => entry.kind === 'event');
+  return events.length === 0 ? 0 : parseId(events[events.length - 1].id).index;
+}
+
+test.describe('through a network that drops connections', () => {
+  test.use({ serverArgs: ['--interval-ms', '200', '--retry-ms', '300'] });
+
+  test('ten cuts lose no event and repeat none', async ({ page, server }) => {
+    const proxy = await startProxy(server.url);
+    try {
+      await page.goto(proxy.url + '/');
+      await expect(state(page)).toHaveAttribute('data-state', 'open');
+      for (let cut = 1; cut <= 10; cut++) {
+        const before = await lastIndex(page);
+        // Wait for live traffic on the current connection, then cut it.
+        await expect.poll(() => lastIndex(page), { message: `an event before cut ${cut}` }).toBeGreaterThan(before);
+        expect(proxy.cutAll(), `connections open at cut ${cut}`).toBeGreaterThan(0);
+        await expect(state(page)).toHaveAttribute('data-state', /^(reconnecting|open)$/);
+      }
+      const afterCuts = await lastIndex(page);
+      await expect.poll(() => lastIndex(page), { message: 'events flow after the last cut' }).toBeGreaterThan(afterCuts + 1);
+      await expect(state(page)).toHaveAttribute('data-state', 'open');
+
+      const entries = await logEntries(page);
+      expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap while history covers the cuts').toEqual([]);
+      const ids = entries.map((entry) => parseId(entry.id));
+      expect(new Set(ids.map((id) => id.epoch)).size, 'one epoch').toBe(1);
+      const indices = ids.map((id) => id.index);
+      const expected = Array.from({ length: indices.length }, (_, i) => indices[0] + i);
+      expect(indices, 'consecutive: no gap, no duplicate').toEqual(expected);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+test('a server restart under an open page shows the gap and recovers', async ({ page, startServer }) => {
+  const first = await startServer(['--interval-ms', '200', '--retry-ms', '300']);
+  await page.goto(first.url + '/');
+  await expect(state(page)).toHaveAttribute('data-state', 'open');
+  await expect.poll(() => lastIndex(page)).toBeGreaterThan(2);
+  const before = await logEntries(page);
+  const oldEpoch = parseId(before[before.length - 1].id).epoch;
+
+  await first.stop();
+  await expect(state(page)).toHaveAttribute('data-state', 'reconnecting');
+  // The same address, a new run: its epoch differs, so the page's Last-Event-ID is foreign.
+  const addr = new URL(first.url).host;
+  await startServer(['--addr', addr, '--interval-ms', '200', '--retry-ms', '300']);
+
+  await expect(state(page)).toHaveAttribute('data-state', 'open', { timeout: 10_000 });
+  await expect
+    .poll(async () => (await logEntries(page)).some((entry) => entry.kind === 'gap'), {
+      message: 'the log marks the gap',
+    })
+    .toBe(true);
+  await expect
+    .poll(async () => {
+      const entries = await logEntries(page);
+      const last = entries[entries.length - 1];
+      return last.kind === 'event' && parseId(last.id).epoch !== oldEpoch;
+    }, { message: 'events of the new run arrive' })
+    .toBe(true);
+  await expect(page.locator('table[data-testid="names"] tbody tr')).toHaveCount(10);
+});
