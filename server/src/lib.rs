@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod names;
 pub mod sse;
+pub mod stall;
 
 use app::event::NamesEvent;
 use app::event::RenderedEvent;
