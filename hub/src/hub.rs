@@ -1,5 +1,6 @@
 //! The hub: history plus fan-out, and where each subscription starts.
 
+use crate::metrics::{HubMetrics, SubscriberCount};
 use crate::{CLOSE_EVENT, EventId, GAP_EVENT, frame};
 use bytes::Bytes;
 use serde::Serialize;
@@ -27,6 +28,7 @@ struct Inner<T> {
     /// live receiver meet exactly: no event is in both, none in neither.
     state: Mutex<State<T>>,
     live: broadcast::Sender<Live>,
+    metrics: HubMetrics,
 }
 
 struct State<T> {
@@ -69,6 +71,9 @@ pub struct Subscription {
     /// Frames to send before any live one: replayed events, or `gap` and the latest event.
     pub(crate) backlog: Vec<(Option<EventId>, Bytes)>,
     pub(crate) live: broadcast::Receiver<Live>,
+    pub(crate) metrics: HubMetrics,
+    /// Keeps this subscriber in the gauge until its stream is dropped.
+    pub(crate) counted: SubscriberCount,
 }
 
 impl Subscription {
@@ -90,7 +95,14 @@ impl<T: Serialize> Hub<T> {
             next_index: 1,
             closed: None,
         };
-        Self { inner: Arc::new(Inner { epoch: unix_millis_now(), state: Mutex::new(state), live }) }
+        let metrics = HubMetrics::default();
+        let inner = Inner { epoch: unix_millis_now(), state: Mutex::new(state), live, metrics };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// What this hub counts; register it with [`HubMetrics::register`].
+    pub fn metrics(&self) -> &HubMetrics {
+        &self.inner.metrics
     }
 
     /// The stream's start in Unix milliseconds: the first half of every id.
@@ -111,6 +123,7 @@ impl<T: Serialize> Hub<T> {
         state.history.push_back(Entry { index: id.index, frame: frame.clone() });
         state.latest = Some((id, Arc::new(event)));
         state.next_index += 1;
+        self.inner.metrics.published.inc();
         // No subscribers is not an error: the event waits in history.
         let _ = self.inner.live.send(Live::Event { id, frame });
         id
@@ -151,17 +164,34 @@ impl<T: Serialize> Hub<T> {
         let first = state.history.front().map(|entry| entry.index);
         let last = state.next_index - 1;
         let start = start_for(requested, self.inner.epoch, first, last);
+        let metrics = &self.inner.metrics;
         let backlog = match start {
             Start::Latest => latest_frame(&state).into_iter().collect(),
-            Start::After(index) => replay_after(&state, self.inner.epoch, index),
+            Start::After(index) => {
+                let replay = replay_after(&state, self.inner.epoch, index);
+                metrics.replayed.inc_by(replay.len() as u64);
+                replay
+            }
             Start::Gap => {
                 let first_available =
                     EventId { epoch: self.inner.epoch, index: first.unwrap_or(state.next_index) };
+                tracing::info!(
+                    last_event_id,
+                    %first_available,
+                    "resume outside the history: sending gap and the latest event"
+                );
+                metrics.gaps.inc();
                 let gap = (None, frame::named(GAP_EVENT, &first_available.to_string()));
                 std::iter::once(gap).chain(latest_frame(&state)).collect()
             }
         };
-        Some(Subscription { start, backlog, live: self.inner.live.subscribe() })
+        Some(Subscription {
+            start,
+            backlog,
+            live: self.inner.live.subscribe(),
+            metrics: metrics.clone(),
+            counted: SubscriberCount::new(&metrics.subscribers),
+        })
     }
 
     fn state(&self) -> MutexGuard<'_, State<T>> {

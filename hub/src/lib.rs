@@ -16,6 +16,8 @@
 //!   A malformed id, or one from the future, counts as none.
 //! - Heartbeats are a named `ping` event; a subscriber that falls too far behind has its
 //!   stream ended, and its browser resumes from history.
+//! - [`HubMetrics`] counts subscribers, events and bytes delivered, replays, gaps and slow
+//!   drops as prometheus-client metrics, registered in a registry of the caller's choosing.
 //!
 //! ```no_run
 //! use sse_hub::{Hub, StreamOptions, sse_response};
@@ -45,6 +47,8 @@ mod axum;
 mod frame;
 #[cfg(feature = "runtime")]
 mod hub;
+#[cfg(feature = "runtime")]
+mod metrics;
 mod protocol;
 #[cfg(feature = "runtime")]
 mod stream;
@@ -53,6 +57,8 @@ mod stream;
 pub use crate::axum::{SSE_HEADERS, sse_response};
 #[cfg(feature = "runtime")]
 pub use hub::{Hub, Start, Subscription};
+#[cfg(feature = "runtime")]
+pub use metrics::HubMetrics;
 pub use protocol::{CLOSE_EVENT, EventId, GAP_EVENT, InvalidEventId, PING_EVENT};
 #[cfg(feature = "runtime")]
 pub use stream::StreamOptions;

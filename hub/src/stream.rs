@@ -1,6 +1,7 @@
 //! A subscription as the bytes of one connection's response body.
 
 use crate::hub::{Live, Subscription};
+use crate::metrics::HubMetrics;
 use crate::{CLOSE_EVENT, EventId, PING_EVENT, frame};
 use async_stream::stream;
 use bytes::Bytes;
@@ -44,10 +45,12 @@ impl Subscription {
         self,
         options: StreamOptions,
     ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-        let Subscription { backlog, mut live, .. } = self;
+        let Subscription { backlog, mut live, metrics, counted, .. } = self;
         let StreamOptions { retry, heartbeat, limit, stop } = options;
         let retry = frame::retry(retry);
         stream! {
+            // Moved in, so the subscriber leaves the gauge only when its stream is dropped.
+            let _counted = counted;
             let mut backlog = backlog.into_iter();
             let mut heartbeat = interval_at(Instant::now() + heartbeat, heartbeat);
             let mut delivered = 0;
@@ -59,30 +62,42 @@ impl Subscription {
                     None => tokio::select! {
                         biased;
                         _ = stop.cancelled() => Next::End,
-                        item = live.recv() => next_live(item),
+                        item = live.recv() => next_live(item, &metrics),
                         _ = heartbeat.tick() => Next::Ping,
                     },
                 };
                 match next {
+                    // Counted as handed over: once yielded, the bytes are the connection's.
                     Next::Event(id, frame) => {
+                        metrics.delivered.inc();
+                        metrics.sent(&retry);
+                        metrics.sent(&frame);
                         yield Ok(retry.clone());
                         yield Ok(frame);
                         last_id = Some(id);
                         delivered += 1;
                         if limit.is_some_and(|limit| delivered == limit.get()) {
                             let reason = format!("this connection's limit of {delivered} events was reached");
-                            yield Ok(frame::named(CLOSE_EVENT, &reason));
+                            let close = frame::named(CLOSE_EVENT, &reason);
+                            metrics.sent(&close);
+                            yield Ok(close);
                             break;
                         }
                     }
-                    Next::Notice(frame) => yield Ok(frame),
+                    Next::Notice(frame) => {
+                        metrics.sent(&frame);
+                        yield Ok(frame);
+                    }
                     Next::Close(frame) => {
+                        metrics.sent(&frame);
                         yield Ok(frame);
                         break;
                     }
                     Next::Ping => {
                         let last = last_id.map(|id: EventId| id.to_string()).unwrap_or_default();
-                        yield Ok(frame::named(PING_EVENT, &last));
+                        let ping = frame::named(PING_EVENT, &last);
+                        metrics.sent(&ping);
+                        yield Ok(ping);
                     }
                     Next::End => break,
                 }
@@ -91,12 +106,13 @@ impl Subscription {
     }
 }
 
-fn next_live(item: Result<Live, RecvError>) -> Next {
+fn next_live(item: Result<Live, RecvError>, metrics: &HubMetrics) -> Next {
     match item {
         Ok(Live::Event { id, frame }) => Next::Event(id, frame),
         Ok(Live::Close(frame)) => Next::Close(frame),
         Err(RecvError::Lagged(missed)) => {
             tracing::warn!(missed, "subscriber fell behind; ending its stream so it resumes");
+            metrics.dropped_slow.inc();
             Next::End
         }
         Err(RecvError::Closed) => Next::End,
