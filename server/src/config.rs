@@ -55,6 +55,20 @@ pub struct Config {
     /// Folder holding the built site: `pkg/` with the WASM, JS and CSS.
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
     pub site_root: PathBuf,
+
+    /// Open SSE streams at most; beyond it `GET /sse` answers `503` with `Retry-After`.
+    #[arg(
+        long,
+        env = "LIVENAMES_MAX_CONNECTIONS",
+        value_name = "N",
+        default_value_t = 10_000,
+        value_parser = clap::value_parser!(u32).range(1..)
+    )]
+    pub max_connections: u32,
+
+    /// Seconds to wait for open connections after SIGINT/SIGTERM before exiting anyway.
+    #[arg(long, env = "LIVENAMES_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS", default_value_t = 5)]
+    pub shutdown_timeout_secs: u64,
 }
 
 impl Config {
@@ -77,6 +91,11 @@ impl Config {
     pub fn max_events(&self) -> Option<NonZeroU64> {
         NonZeroU64::new(self.max_events)
     }
+
+    /// How long shutdown waits for open connections.
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +115,8 @@ mod tests {
         assert_eq!(config.max_events(), None);
         assert_eq!(config.history.get(), 1024);
         assert_eq!(config.keepalive(), Duration::from_secs(15));
+        assert_eq!(config.max_connections, 10_000);
+        assert_eq!(config.shutdown_timeout(), Duration::from_secs(5));
     }
 
     #[test]
@@ -127,6 +148,9 @@ mod tests {
             (&["--addr", "localhost"][..], "--addr"),
             (&["--history", "0"][..], "--history"),
             (&["--keepalive-secs", "0"][..], "--keepalive-secs"),
+            (&["--max-connections", "0"][..], "--max-connections"),
+            (&["--max-connections=-3"][..], "--max-connections"),
+            (&["--shutdown-timeout-secs", "soon"][..], "--shutdown-timeout-secs"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");

@@ -6,12 +6,15 @@
 //! - [`config`]: flags and environment, parsed once at start-up.
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
-//! - [`sse`]: the `GET /sse` handler.
+//! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
+//! - [`ops`]: `GET /healthz` and `GET /metrics`.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod names;
+pub mod ops;
 pub mod sse;
 pub mod stall;
 
@@ -23,11 +26,15 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use config::Config;
+use connections::StreamSlots;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use prometheus_client::registry::Registry;
 use sse_hub::Hub;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
 use std::num::NonZeroUsize;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -50,6 +57,10 @@ pub struct AppState {
     pub keepalive: Duration,
     /// Cancelled at shutdown: ends the generator and every open stream.
     pub stop: CancellationToken,
+    /// The open streams' slots, at most `--max-connections`.
+    pub slots: StreamSlots,
+    /// This server's metrics, served at `/metrics`.
+    pub metrics: Arc<Registry>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -58,7 +69,8 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Every route: `/sse`, the Leptos page, the site's files, and a 404 page for the rest.
+/// Every route: `/sse`, `/healthz`, `/metrics`, the Leptos page, the site's files, and a
+/// 404 page for the rest.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
@@ -66,12 +78,15 @@ pub fn router(state: AppState) -> Router {
     let latest = move || leptos::prelude::provide_context(LatestOnServer(rendered_event(&hub)));
     Router::new()
         .route("/sse", get(sse::stream))
+        .route("/healthz", get(ops::health))
+        .route("/metrics", get(ops::metrics))
         .leptos_routes_with_context(&state, routes, latest, move || shell(options.clone()))
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
 }
 
-/// Serves on `listener` until `shutdown` completes, then ends the open streams and returns.
+/// Serves on `listener` until `shutdown` completes, then ends the open streams and returns
+/// once every connection is done, or after `--shutdown-timeout-secs` at the latest.
 pub async fn serve(
     listener: TcpListener,
     config: Config,
@@ -81,12 +96,16 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
     tokio::spawn(names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone()));
+    let slots = StreamSlots::new(config.max_connections, config.retry());
+    let metrics = Arc::new(ops::registry(&hub, &slots));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,
         retry: config.retry(),
         keepalive: config.keepalive(),
         stop: stop.clone(),
+        slots,
+        metrics,
     };
     // Events are small and must leave at once, not wait for Nagle's algorithm.
     let listener = listener.tap_io(|tcp| {
@@ -95,15 +114,39 @@ pub async fn serve(
         }
     });
     tracing::info!("listening on http://{addr}");
-    // Open SSE streams never finish on their own, so graceful shutdown would wait for them
-    // forever; cancelling `stop` ends them.
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down");
-            stop.cancel();
-        })
-        .await
+    // Peers' addresses reach the handlers, for the logs.
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(stop_on(shutdown, stop.clone()));
+    bounded_shutdown(server.into_future(), stop, config.shutdown_timeout()).await
+}
+
+/// Waits for `shutdown`, then cancels `stop`: open SSE streams never finish on their own, so
+/// graceful shutdown would wait for them forever.
+async fn stop_on(shutdown: impl Future<Output = ()>, stop: CancellationToken) {
+    shutdown.await;
+    tracing::info!("shutting down");
+    stop.cancel();
+}
+
+/// Runs `server` to its end, but for no longer than `timeout` once `stop` is cancelled: a
+/// client that holds its connection open must not keep the process from exiting.
+async fn bounded_shutdown(
+    server: impl Future<Output = std::io::Result<()>>,
+    stop: CancellationToken,
+    timeout: Duration,
+) -> std::io::Result<()> {
+    let mut server = std::pin::pin!(server);
+    tokio::select! {
+        result = &mut server => return result,
+        () = stop.cancelled() => {}
+    }
+    match tokio::time::timeout(timeout, server).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(?timeout, "connections still open at the shutdown timeout; leaving");
+            Ok(())
+        }
+    }
 }
 
 /// The latest event for the page to be rendered with.

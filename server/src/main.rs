@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> ExitCode {
     let config = Config::parse();
     init_tracing();
+    server::connections::raise_open_files_limit(config.max_connections);
     let listener = match TcpListener::bind(config.addr).await {
         Ok(listener) => listener,
         Err(err) => {

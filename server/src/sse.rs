@@ -3,16 +3,19 @@
 //! resumable with `Last-Event-ID` or `?lastEventId=`.
 
 use crate::AppState;
+use crate::connections::OpenStream;
 use crate::error::Error;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Deserialize;
 use sse_hub::{StreamOptions, sse_response};
+use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::time::Duration;
+use tracing_futures::Instrument;
 
 /// The header a browser sends when it reconnects on its own.
 const LAST_EVENT_ID: &str = "last-event-id";
@@ -44,12 +47,18 @@ impl TryFrom<String> for Limit {
 }
 
 /// Answers `GET /sse`: `204 No Content` once the stream is over (which stops a browser's
-/// EventSource for good), the stream from where the client left off otherwise.
+/// EventSource for good), `503` while `--max-connections` streams are open, the stream from
+/// where the client left off otherwise.
 pub async fn stream(
     State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
+    let span = tracing::info_span!("sse", %peer);
+    // Nothing below awaits, so the span may stay entered: the hub's logs about this
+    // subscription (a gap) name the peer.
+    let _in_span = span.enter();
     let Query(query) = query.map_err(|rejection| Error::BadQuery(rejection.body_text()))?;
     let reconnect_id = headers.get(LAST_EVENT_ID).map(|value| value.to_str().unwrap_or(""));
     if query.limit.is_some() && reconnect_id.is_some() {
@@ -57,19 +66,23 @@ pub async fn stream(
         // id it saw, and must be told the stream is over rather than get another round.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    // Taken before subscribing, so that a refused request leaves no trace in the hub.
+    let slot = state.slots.take()?;
     // The browser's own header is newer than the id the page put in the URL.
     let resume_from = reconnect_id.or(query.last_event_id.as_deref());
     let Some(subscription) = state.hub.subscribe(resume_from) else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    tracing::debug!(?resume_from, start = ?subscription.start(), "subscribed");
+    tracing::info!(resume_from, start = ?subscription.start(), "subscriber connected");
     let options = StreamOptions {
         retry: jittered(state.retry),
         heartbeat: state.keepalive,
         limit: query.limit.map(|Limit(limit)| limit),
         stop: state.stop.clone(),
     };
-    Ok(sse_response(subscription.into_stream(options)))
+    let body = OpenStream::new(peer, slot).hold(subscription.into_stream(options));
+    // And so do its logs while streaming (a slow drop).
+    Ok(sse_response(body.instrument(span.clone())))
 }
 
 /// `retry` ± up to 20 %, drawn per connection, so that a restart does not bring every

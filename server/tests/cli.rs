@@ -26,6 +26,14 @@ fn help_documents_every_flag_and_its_environment_variable() {
         "LIVENAMES_MAX_EVENTS",
         "--site-root",
         "LEPTOS_SITE_ROOT",
+        "--history",
+        "LIVENAMES_HISTORY",
+        "--keepalive-secs",
+        "LIVENAMES_KEEPALIVE_SECS",
+        "--max-connections",
+        "LIVENAMES_MAX_CONNECTIONS",
+        "--shutdown-timeout-secs",
+        "LIVENAMES_SHUTDOWN_TIMEOUT_SECS",
     ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }

@@ -1,0 +1,162 @@
+//! How many SSE streams may be open: the limit, the guard each open stream holds, and the
+//! open-files limit behind it.
+
+use crate::error::Error;
+use futures::{Stream, StreamExt};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// File descriptors kept for what is not a stream: the listener, the runtime, logs, page
+/// and file requests.
+const RESERVED_FILES: u64 = 64;
+
+/// The open streams' slots: at most `--max-connections` taken at once. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct StreamSlots {
+    free: Arc<Semaphore>,
+    retry_after_secs: u64,
+    rejected: Counter,
+}
+
+impl StreamSlots {
+    /// `max` slots; a request turned away is told to come back after `retry` (whole seconds,
+    /// at least 1, as `Retry-After` allows no less).
+    pub fn new(max: u32, retry: Duration) -> Self {
+        Self {
+            free: Arc::new(Semaphore::new(max as usize)),
+            retry_after_secs: retry.as_millis().div_ceil(1000).max(1) as u64,
+            rejected: Counter::default(),
+        }
+    }
+
+    /// Registers the count of requests turned away.
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "connections_rejected",
+            "Stream requests answered 503 because --max-connections streams were open",
+            self.rejected.clone(),
+        );
+    }
+
+    /// A free slot, or `503 Too Many Streams` with `Retry-After`.
+    pub fn take(&self) -> Result<OwnedSemaphorePermit, Error> {
+        Arc::clone(&self.free).try_acquire_owned().map_err(|_| {
+            self.rejected.inc();
+            tracing::debug!("all stream slots taken; answering 503");
+            Error::TooManyStreams { retry_after_secs: self.retry_after_secs }
+        })
+    }
+}
+
+/// One open stream: holds its slot and logs its end, both when its body is dropped.
+#[derive(Debug)]
+pub struct OpenStream {
+    peer: SocketAddr,
+    opened: Instant,
+    _slot: OwnedSemaphorePermit,
+}
+
+impl OpenStream {
+    /// Starts holding `slot` for the subscriber at `peer`.
+    pub fn new(peer: SocketAddr, slot: OwnedSemaphorePermit) -> Self {
+        Self { peer, opened: Instant::now(), _slot: slot }
+    }
+
+    /// `body`, holding this guard for exactly as long as hyper holds the body: it drops it
+    /// when the stream ends, the client leaves, a write fails or the server shuts down.
+    pub fn hold<S: Stream>(self, body: S) -> impl Stream<Item = S::Item> {
+        body.map(move |item| {
+            let _held = &self;
+            item
+        })
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        let open_for = humantime::format_duration(round_to_millis(self.opened.elapsed()));
+        tracing::info!(peer = %self.peer, %open_for, "subscriber disconnected");
+    }
+}
+
+fn round_to_millis(duration: Duration) -> Duration {
+    Duration::from_millis(duration.as_millis() as u64)
+}
+
+/// Raises the soft limit on open files to the hard one, logs both, and warns when
+/// `max_connections` streams could not all be open at once.
+pub fn raise_open_files_limit(max_connections: u32) {
+    let (soft, hard) = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok(limits) => limits,
+        Err(err) => return tracing::warn!("cannot read the open-files limit: {err}"),
+    };
+    let raised = match rlimit::increase_nofile_limit(hard) {
+        Ok(raised) => raised,
+        Err(err) => {
+            tracing::warn!(soft, hard, "cannot raise the open-files limit: {err}");
+            soft
+        }
+    };
+    tracing::info!(was = soft, now = raised, hard, "open-files limit (RLIMIT_NOFILE)");
+    if u64::from(max_connections) + RESERVED_FILES > raised {
+        tracing::warn!(
+            max_connections,
+            open_files = raised,
+            "--max-connections is above what the open-files limit allows (each stream takes \
+             a file, and {RESERVED_FILES} are kept for the rest): lower it or raise the limit"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
+        for (retry_ms, expected) in [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (10_000, 10)] {
+            let slots = StreamSlots::new(1, Duration::from_millis(retry_ms));
+            assert_eq!(slots.retry_after_secs, expected, "{retry_ms} ms");
+        }
+    }
+
+    #[test]
+    fn slots_run_out_and_come_back_when_released() {
+        let slots = StreamSlots::new(2, Duration::from_secs(3));
+        let first = slots.take().unwrap();
+        let _second = slots.take().unwrap();
+        let refused = slots.take().unwrap_err();
+        assert!(matches!(refused, Error::TooManyStreams { retry_after_secs: 3 }), "{refused:?}");
+        assert_eq!(slots.rejected.get(), 1);
+        drop(first);
+        assert!(slots.take().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_held_slot_is_released_when_the_body_is_dropped() {
+        let slots = StreamSlots::new(1, Duration::from_secs(1));
+        let peer = "127.0.0.1:9".parse().unwrap();
+        let body =
+            OpenStream::new(peer, slots.take().unwrap()).hold(futures::stream::pending::<()>());
+        assert!(slots.take().is_err(), "the body holds the slot");
+        drop(body);
+        assert!(slots.take().is_ok());
+    }
+
+    #[test]
+    fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
+        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        if hard == rlimit::INFINITY {
+            return; // no finite limit to raise to
+        }
+        // One below the hard limit, so that there is something to raise.
+        rlimit::setrlimit(rlimit::Resource::NOFILE, hard - 1, hard).unwrap();
+        raise_open_files_limit(1);
+        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+        assert_eq!(soft, hard);
+    }
+}

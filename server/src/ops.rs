@@ -1,0 +1,59 @@
+//! Operations endpoints: `GET /healthz` for probes and `GET /metrics` for Prometheus.
+
+use crate::AppState;
+use crate::connections::StreamSlots;
+use app::event::NamesEvent;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+use serde::Serialize;
+use sse_hub::Hub;
+
+/// The content type of prometheus-client's text encoding, which Prometheus scrapes as is.
+const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// What `GET /healthz` answers.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// Always `ok`: a server that can answer is serving.
+    pub status: &'static str,
+    /// Open subscriber streams.
+    pub subscribers: i64,
+    /// The id of the latest event, `null` before the first one.
+    pub last_event_id: Option<String>,
+}
+
+/// `GET /healthz`: `200` with the subscriber count and the latest event's id.
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        subscribers: state.hub.metrics().subscribers.get(),
+        last_event_id: state.hub.latest().map(|(id, _)| id.to_string()),
+    })
+}
+
+/// `GET /metrics`: every series of this server's registry in the OpenMetrics text format.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    let mut text = String::new();
+    match encode(&mut text, &state.metrics) {
+        Ok(()) => ([(CONTENT_TYPE, OPENMETRICS_TEXT)], text).into_response(),
+        Err(err) => {
+            tracing::error!("cannot encode the metrics: {err}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "cannot encode the metrics").into_response()
+        }
+    }
+}
+
+/// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`.
+/// One per server, never global, so several servers in one process keep separate counts.
+pub fn registry(hub: &Hub<NamesEvent>, slots: &StreamSlots) -> Registry {
+    let mut registry = Registry::with_prefix("livenames");
+    let sse = registry.sub_registry_with_prefix("sse");
+    hub.metrics().register(sse);
+    slots.register(sse);
+    registry
+}

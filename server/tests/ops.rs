@@ -1,0 +1,221 @@
+//! Production operations against the real server: the connection limit, health and
+//! metrics, and shutdown of the real binary on SIGTERM.
+
+mod common;
+
+use common::{PATIENCE, TestServer, get, next_event, open_stream};
+use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Time between two tries while waiting for a state; never asserted on.
+const POLL: Duration = Duration::from_millis(50);
+
+#[tokio::test]
+async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves() {
+    let flags = ["--max-connections", "2", "--interval-ms", "50", "--retry-ms", "2500"];
+    let server = TestServer::start(&flags).await;
+    let (_, first) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, _second) = open_stream(&server.url("/sse"), &[]).await;
+
+    let refused = get(&server.url("/sse"), &[]).await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(refused.headers()["retry-after"], "3", "2.5 s rounded up to whole seconds");
+    assert!(refused.text().await.unwrap().contains("too many open streams"));
+    assert_eq!(get(&server.url("/healthz"), &[]).await.status(), 200, "only streams are capped");
+
+    drop(first);
+    // The server notices the closed connection on its next write; poll until the slot is back.
+    let mut refusals = 1;
+    let deadline = Instant::now() + PATIENCE;
+    let _third = loop {
+        let response = get(&server.url("/sse"), &[]).await;
+        if response.status() == 200 {
+            break response;
+        }
+        assert_eq!(response.status(), 503);
+        refusals += 1;
+        assert!(Instant::now() < deadline, "a dropped stream never gave its slot back");
+        tokio::time::sleep(POLL).await;
+    };
+    let metrics = metrics_text(&server).await;
+    assert_eq!(metric(&metrics, "livenames_sse_connections_rejected_total"), refusals as f64);
+}
+
+#[tokio::test]
+async fn healthz_reports_subscribers_and_the_latest_id() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let before = health(&server).await;
+    assert_eq!(before["status"], "ok");
+    assert_eq!(before["subscribers"], 0);
+
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let seen = next_event(&mut events).await.unwrap();
+    let after = health(&server).await;
+    assert_eq!(after["subscribers"], 1);
+    let latest: EventId = after["last_event_id"].as_str().unwrap().parse().unwrap();
+    assert!(latest >= seen.id.parse().unwrap(), "{latest} is at least the event seen");
+}
+
+#[tokio::test]
+async fn metrics_count_publishing_delivery_replays_and_gaps() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let first = next_event(&mut events).await.unwrap();
+    let mut data_bytes = first.data.len();
+    for _ in 0..2 {
+        data_bytes += next_event(&mut events).await.unwrap().data.len();
+    }
+    let response = get(&server.url("/metrics"), &[]).await;
+    assert!(response.headers()["content-type"].to_str().unwrap().contains("openmetrics-text"));
+    let text = response.text().await.unwrap();
+    assert!(metric(&text, "livenames_sse_events_published_total") >= 3.0, "{text}");
+    assert_eq!(metric(&text, "livenames_sse_subscribers"), 1.0, "{text}");
+    assert!(metric(&text, "livenames_sse_events_delivered_total") >= 3.0, "{text}");
+    assert!(metric(&text, "livenames_sse_delivered_bytes_total") > data_bytes as f64, "{text}");
+    for zero in [
+        "livenames_sse_events_replayed_total",
+        "livenames_sse_resume_gaps_total",
+        "livenames_sse_subscribers_dropped_slow_total",
+        "livenames_sse_connections_rejected_total",
+    ] {
+        assert_eq!(metric(&text, zero), 0.0, "{zero} in\n{text}");
+    }
+
+    // Resuming after the first event replays at least the two seen after it.
+    let (_, mut resumed) = open_stream(&server.url("/sse"), &[("Last-Event-ID", &first.id)]).await;
+    let replayed = next_event(&mut resumed).await.unwrap();
+    assert_eq!(index(&replayed.id), index(&first.id) + 1);
+    assert!(metric(&metrics_text(&server).await, "livenames_sse_events_replayed_total") >= 2.0);
+
+    // An id of another run cannot be resumed: a gap.
+    let (_, mut lost) = open_stream(&server.url("/sse"), &[("Last-Event-ID", "1-1")]).await;
+    assert_eq!(next_event(&mut lost).await.unwrap().event, GAP_EVENT);
+    let text = metrics_text(&server).await;
+    assert_eq!(metric(&text, "livenames_sse_resume_gaps_total"), 1.0, "{text}");
+    assert_eq!(metric(&text, "livenames_sse_subscribers"), 3.0, "{text}");
+}
+
+#[tokio::test]
+async fn sigterm_ends_streams_without_close_and_exits_within_the_timeout() {
+    let mut server = Binary::start(&["--interval-ms", "50", "--shutdown-timeout-secs", "2"]);
+    let url = format!("http://{}/sse", server.addr);
+    let (_, mut a) = open_stream(&url, &[]).await;
+    let (_, mut b) = open_stream(&url, &[]).await;
+    assert!(next_event(&mut a).await.is_some() && next_event(&mut b).await.is_some());
+    // A client stuck halfway through its request would hold graceful shutdown forever.
+    let mut stuck = std::net::TcpStream::connect(&server.addr).unwrap();
+    stuck.write_all(b"GET / HTTP/1.1\r\nHost: livenames\r\n").unwrap();
+
+    server.terminate();
+    for events in [&mut a, &mut b] {
+        while let Some(event) = next_event(events).await {
+            assert_ne!(event.event, CLOSE_EVENT, "browsers must reconnect to the next server");
+        }
+    }
+    let status = server.wait(Duration::from_secs(5)).await;
+    assert!(status.success(), "{status}");
+    let log = server.log();
+    assert!(log.contains("subscriber connected") && log.contains("subscriber disconnected"));
+}
+
+#[tokio::test]
+async fn shutdown_returns_within_the_timeout_while_a_client_holds_a_half_sent_request() {
+    let server = TestServer::start(&["--shutdown-timeout-secs", "1"]).await;
+    let addr = server.url("").trim_start_matches("http://").to_string();
+    let mut stuck = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut stuck, b"GET / HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // Let the server take the connection in before it is told to stop.
+    assert_eq!(get(&server.url("/healthz"), &[]).await.status(), 200);
+    server.stop().await.expect("a clean return, bounded by PATIENCE");
+}
+
+/// The real server binary on an ephemeral port, killed if a test leaves it running.
+struct Binary {
+    child: Child,
+    addr: String,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Binary {
+    fn start(flags: &[&str]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(flags)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the server binary starts");
+        // A thread drains stdout, so that the server never blocks on a full pipe.
+        let (sender, lines) = mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                let _ = sender.send(line);
+            }
+        });
+        let addr = loop {
+            let line = lines.recv_timeout(PATIENCE).expect("a `listening on` line");
+            if let Some((_, addr)) = line.split_once("listening on http://") {
+                break addr.trim().to_string();
+            }
+        };
+        Self { child, addr, lines }
+    }
+
+    fn terminate(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
+    }
+
+    /// The exit status, or a failed test (and a killed process) after `limit`.
+    async fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the server still runs {limit:?} after SIGTERM");
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Everything logged since start-up.
+    fn log(&self) -> String {
+        self.lines.try_iter().collect::<Vec<_>>().join("\n")
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn health(server: &TestServer) -> serde_json::Value {
+    let response = get(&server.url("/healthz"), &[]).await;
+    assert_eq!(response.status(), 200);
+    serde_json::from_str(&response.text().await.unwrap()).expect("JSON")
+}
+
+async fn metrics_text(server: &TestServer) -> String {
+    get(&server.url("/metrics"), &[]).await.text().await.unwrap()
+}
+
+/// The value of the series `name` (without labels) in a metrics text.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no series {name} in\n{text}"))
+}
+
+fn index(id: &str) -> u64 {
+    id.parse::<EventId>().unwrap().index
+}
