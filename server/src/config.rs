@@ -1,6 +1,7 @@
 //! Start-up configuration: one struct, parsed from flags with environment fallbacks.
 //! `server --help` is the reference; the README's table mirrors it.
 
+use crate::layers::AllowedOrigin;
 use clap::Parser;
 use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
@@ -69,6 +70,11 @@ pub struct Config {
     /// Seconds to wait for open connections after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "LIVENAMES_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS", default_value_t = 5)]
     pub shutdown_timeout_secs: u64,
+
+    /// An origin whose pages may read this server cross-origin (GET only), like
+    /// `https://example.com`; repeat it, or separate origins with commas. None: same origin only.
+    #[arg(long, env = "LIVENAMES_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
+    pub allow_origin: Vec<AllowedOrigin>,
 }
 
 impl Config {
@@ -117,6 +123,19 @@ mod tests {
         assert_eq!(config.keepalive(), Duration::from_secs(15));
         assert_eq!(config.max_connections, 10_000);
         assert_eq!(config.shutdown_timeout(), Duration::from_secs(5));
+        assert!(config.allow_origin.is_empty(), "same origin only");
+    }
+
+    #[test]
+    fn origins_repeat_or_come_comma_separated() {
+        let config = parse(&[
+            "--allow-origin",
+            "https://a.example",
+            "--allow-origin=http://b.example:8080,HTTP://C.Example",
+        ])
+        .unwrap();
+        let origins: Vec<&str> = config.allow_origin.iter().map(AllowedOrigin::as_str).collect();
+        assert_eq!(origins, ["https://a.example", "http://b.example:8080", "http://c.example"]);
     }
 
     #[test]
@@ -151,6 +170,13 @@ mod tests {
             (&["--max-connections", "0"][..], "--max-connections"),
             (&["--max-connections=-3"][..], "--max-connections"),
             (&["--shutdown-timeout-secs", "soon"][..], "--shutdown-timeout-secs"),
+            (&["--allow-origin", "example.com"][..], "--allow-origin"),
+            (&["--allow-origin", "https://example.com/"][..], "--allow-origin"),
+            (&["--allow-origin", "https://example.com/page"][..], "--allow-origin"),
+            (&["--allow-origin", "ftp://example.com"][..], "--allow-origin"),
+            (&["--allow-origin", "https://user@example.com"][..], "--allow-origin"),
+            (&["--allow-origin", "*"][..], "--allow-origin"),
+            (&["--allow-origin", ""][..], "--allow-origin"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");

@@ -7,12 +7,13 @@
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
-//! - [`ops`]: `GET /healthz` and `GET /metrics`.
+//! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod layers;
 pub mod names;
 pub mod ops;
 pub mod sse;
@@ -114,9 +115,10 @@ pub async fn serve(
         }
     });
     tracing::info!("listening on http://{addr}");
+    let app = layers::around(router(state), &config.allow_origin);
     // Peers' addresses reach the handlers, for the logs.
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(stop_on(shutdown, stop.clone()));
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(stop_on(shutdown, stop.clone()));
     bounded_shutdown(server.into_future(), stop, config.shutdown_timeout()).await
 }
 

@@ -34,6 +34,8 @@ fn help_documents_every_flag_and_its_environment_variable() {
         "LIVENAMES_MAX_CONNECTIONS",
         "--shutdown-timeout-secs",
         "LIVENAMES_SHUTDOWN_TIMEOUT_SECS",
+        "--allow-origin",
+        "LIVENAMES_ALLOW_ORIGIN",
     ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
@@ -45,6 +47,19 @@ fn a_bad_flag_value_stops_start_up_naming_the_flag() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains("--interval-ms"), "{stderr}");
+}
+
+#[test]
+fn a_bad_origin_stops_start_up_naming_the_flag() {
+    for (args, env) in [
+        (&["--allow-origin", "https://example.com/path"][..], &[][..]),
+        (&[][..], &[("LIVENAMES_ALLOW_ORIGIN", "https://ok.example,not an origin")][..]),
+    ] {
+        let output = run(args, env);
+        assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert!(stderr.contains("--allow-origin") && stderr.contains("origin"), "{stderr}");
+    }
 }
 
 #[test]
@@ -75,8 +90,12 @@ fn readme_configuration_table_matches_the_flags() {
             continue;
         }
         let env = arg.get_env().expect("every flag has an env fallback").to_string_lossy();
-        let default = arg.get_default_values()[0].to_string_lossy();
-        let row = format!("| `--{long}` | `{env}` | `{default}` |");
+        // A flag without a default (a list that starts empty) reads "none" in the table.
+        let default = match arg.get_default_values() {
+            [] => "none".to_string(),
+            [default, ..] => format!("`{}`", default.to_string_lossy()),
+        };
+        let row = format!("| `--{long}` | `{env}` | {default} |");
         assert!(readme.contains(&row), "README's configuration table lacks {row}");
     }
 }

@@ -1,11 +1,11 @@
-//! Production operations against the real server: the connection limit, health and
-//! metrics, and shutdown of the real binary on SIGTERM.
+//! Production operations against the real server: the connection limit, CORS, health and
+//! metrics, compression, and shutdown of the real binary on SIGTERM.
 
 mod common;
 
 use common::{PATIENCE, TestServer, get, next_event, open_stream};
 use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -42,6 +42,42 @@ async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_
     };
     let metrics = metrics_text(&server).await;
     assert_eq!(metric(&metrics, "livenames_sse_connections_rejected_total"), refusals as f64);
+}
+
+#[tokio::test]
+async fn an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header() {
+    let server = TestServer::start(&["--allow-origin", "http://example.test"]).await;
+    let url = server.url("/sse?limit=1");
+    let allowed = get(&url, &[("Origin", "http://example.test")]).await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "http://example.test");
+
+    let refused = get(&url, &[("Origin", "http://elsewhere.test")]).await;
+    assert_eq!(refused.status(), 200, "the browser, not the server, refuses the response");
+    assert!(!refused.headers().contains_key("access-control-allow-origin"));
+
+    // A reconnecting EventSource's Last-Event-ID needs a preflight, which must pass.
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, server.url("/sse"))
+        .header("Origin", "http://example.test")
+        .header("Access-Control-Request-Method", "GET")
+        .header("Access-Control-Request-Headers", "last-event-id")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    let header = |name: &str| preflight.headers()[name].to_str().unwrap().to_string();
+    assert_eq!(header("access-control-allow-origin"), "http://example.test");
+    assert_eq!(header("access-control-allow-methods"), "GET");
+    assert!(header("access-control-allow-headers").contains("last-event-id"));
+}
+
+#[tokio::test]
+async fn without_allowed_origins_no_cors_header_is_sent() {
+    let server = TestServer::start(&[]).await;
+    let response = get(&server.url("/sse?limit=1"), &[("Origin", "http://example.test")]).await;
+    assert_eq!(response.status(), 200);
+    assert!(!response.headers().contains_key("access-control-allow-origin"));
 }
 
 #[tokio::test]
@@ -96,6 +132,29 @@ async fn metrics_count_publishing_delivery_replays_and_gaps() {
     let text = metrics_text(&server).await;
     assert_eq!(metric(&text, "livenames_sse_resume_gaps_total"), 1.0, "{text}");
     assert_eq!(metric(&text, "livenames_sse_subscribers"), 3.0, "{text}");
+}
+
+#[tokio::test]
+async fn the_stream_is_never_compressed_and_the_page_is() {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let gzip = [("Accept-Encoding", "gzip")];
+    let (head, mut events) = open_stream(&server.url("/sse"), &gzip).await;
+    assert!(!head.headers().contains_key("content-encoding"), "{:?}", head.headers());
+    for _ in 0..2 {
+        let event = next_event(&mut events).await.expect("events still stream");
+        assert!(event.id.parse::<EventId>().is_ok(), "plain SSE: {event:?}");
+    }
+
+    let page = get(&server.url("/"), &gzip).await;
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["content-encoding"], "gzip");
+    let compressed = page.bytes().await.unwrap();
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&compressed[..]).read_to_string(&mut html).expect("gzip");
+    assert!(html.contains("<title>livenames</title>"), "{html}");
+
+    let plain = get(&server.url("/"), &[]).await;
+    assert!(!plain.headers().contains_key("content-encoding"), "only when asked for");
 }
 
 #[tokio::test]
