@@ -67,6 +67,17 @@ pub struct Config {
     )]
     pub max_connections: u32,
 
+    /// Seconds a write to a client may make no progress before its connection is closed: a
+    /// subscriber that stops reading must not hold a connection and its buffers (at least 1).
+    #[arg(
+        long,
+        env = "LIVENAMES_STALL_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub stall_timeout_secs: u64,
+
     /// Seconds to wait for open connections after SIGINT/SIGTERM before exiting anyway.
     #[arg(long, env = "LIVENAMES_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS", default_value_t = 5)]
     pub shutdown_timeout_secs: u64,
@@ -98,6 +109,11 @@ impl Config {
         NonZeroU64::new(self.max_events)
     }
 
+    /// How long a write may stall before its connection is closed.
+    pub fn stall_timeout(&self) -> Duration {
+        Duration::from_secs(self.stall_timeout_secs)
+    }
+
     /// How long shutdown waits for open connections.
     pub fn shutdown_timeout(&self) -> Duration {
         Duration::from_secs(self.shutdown_timeout_secs)
@@ -123,6 +139,7 @@ mod tests {
         assert_eq!(config.keepalive(), Duration::from_secs(15));
         assert_eq!(config.max_connections, 10_000);
         assert_eq!(config.shutdown_timeout(), Duration::from_secs(5));
+        assert_eq!(config.stall_timeout(), Duration::from_secs(30));
         assert!(config.allow_origin.is_empty(), "same origin only");
     }
 

@@ -30,8 +30,10 @@ use config::Config;
 use connections::StreamSlots;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sse_hub::Hub;
+use stall::StallGuardListener;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -98,7 +100,8 @@ pub async fn serve(
     let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
     tokio::spawn(names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone()));
     let slots = StreamSlots::new(config.max_connections, config.retry());
-    let metrics = Arc::new(ops::registry(&hub, &slots));
+    let stalled = Counter::default();
+    let metrics = Arc::new(ops::registry(&hub, &slots, &stalled));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,
@@ -109,8 +112,10 @@ pub async fn serve(
         metrics,
     };
     // Events are small and must leave at once, not wait for Nagle's algorithm.
+    // tap_io also gives handlers the peer address (ConnectInfo) for any listener.
+    let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
     let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
+        if let Err(err) = tcp.get_ref().set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
         }
     });

@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use sse_hub::Hub;
@@ -50,10 +51,15 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 /// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`.
 /// One per server, never global, so several servers in one process keep separate counts.
-pub fn registry(hub: &Hub<NamesEvent>, slots: &StreamSlots) -> Registry {
+pub fn registry(hub: &Hub<NamesEvent>, slots: &StreamSlots, stalled: &Counter) -> Registry {
     let mut registry = Registry::with_prefix("livenames");
     let sse = registry.sub_registry_with_prefix("sse");
     hub.metrics().register(sse);
     slots.register(sse);
+    registry.register(
+        "connections_stalled",
+        "Connections closed because the client stopped reading",
+        stalled.clone(),
+    );
     registry
 }

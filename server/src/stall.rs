@@ -6,6 +6,7 @@
 //! makes hyper close the connection; the browser, if still there, resumes from history.
 
 use axum::serve::Listener;
+use prometheus_client::metrics::counter::Counter;
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,11 +20,13 @@ use tokio::time::{Instant, Sleep, sleep};
 pub struct StallGuardListener {
     inner: TcpListener,
     timeout: Duration,
+    stalled: Counter,
 }
 
 impl StallGuardListener {
-    pub fn new(inner: TcpListener, timeout: Duration) -> Self {
-        Self { inner, timeout }
+    /// Guards the connections of `inner`, counting the ones closed in `stalled`.
+    pub fn new(inner: TcpListener, timeout: Duration, stalled: Counter) -> Self {
+        Self { inner, timeout, stalled }
     }
 }
 
@@ -34,7 +37,7 @@ impl Listener for StallGuardListener {
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
         // axum's own accept retries (and logs) on errors such as running out of files.
         let (io, addr) = Listener::accept(&mut self.inner).await;
-        (StallGuard::new(io, self.timeout), addr)
+        (StallGuard::new(io, self.timeout, self.stalled.clone()), addr)
     }
 
     fn local_addr(&self) -> io::Result<Self::Addr> {
@@ -46,14 +49,21 @@ impl Listener for StallGuardListener {
 pub struct StallGuard<T> {
     io: T,
     timeout: Duration,
+    stalled: Counter,
     /// Armed while a write is pending; boxed once per connection so the guard stays `Unpin`.
     deadline: Pin<Box<Sleep>>,
     armed: bool,
 }
 
 impl<T> StallGuard<T> {
-    pub fn new(io: T, timeout: Duration) -> Self {
-        Self { io, timeout, deadline: Box::pin(sleep(timeout)), armed: false }
+    /// Guards `io`, counting in `stalled` if it times out.
+    pub fn new(io: T, timeout: Duration, stalled: Counter) -> Self {
+        Self { io, timeout, stalled, deadline: Box::pin(sleep(timeout)), armed: false }
+    }
+
+    /// The guarded IO, for socket options.
+    pub fn get_ref(&self) -> &T {
+        &self.io
     }
 
     /// Passes a finished write through; on a pending one, fails once the deadline is past.
@@ -67,6 +77,8 @@ impl<T> StallGuard<T> {
             self.armed = true;
         }
         ready!(self.deadline.as_mut().poll(cx));
+        self.stalled.inc();
+        tracing::warn!(timeout = ?self.timeout, "closing a connection whose peer stopped reading");
         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")))
     }
 }
@@ -122,18 +134,21 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_never_reads_fails_after_the_timeout() {
         let (near, _far) = duplex(16);
-        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let stalled = Counter::default();
+        let mut guarded = StallGuard::new(near, Duration::from_secs(5), stalled.clone());
         guarded.write_all(&[0; 16]).await.unwrap(); // fills the pipe
         let started = Instant::now();
         let err = guarded.write_all(&[0; 1]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert_eq!(stalled.get(), 1);
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_slow_but_reading_peer_is_never_cut() {
         let (near, mut far) = duplex(16);
-        let mut guarded = StallGuard::new(near, Duration::from_secs(5));
+        let stalled = Counter::default();
+        let mut guarded = StallGuard::new(near, Duration::from_secs(5), stalled.clone());
         let reader = tokio::spawn(async move {
             let mut buf = [0; 16];
             let mut total = 0;
@@ -145,5 +160,6 @@ mod tests {
         });
         guarded.write_all(&[7; 1_000]).await.expect("each stall is shorter than the timeout");
         assert!(reader.await.unwrap() >= 1_000);
+        assert_eq!(stalled.get(), 0);
     }
 }

@@ -258,6 +258,46 @@ impl Drop for Binary {
     }
 }
 
+#[tokio::test]
+async fn a_subscriber_that_never_reads_is_dropped_and_a_reader_beside_it_misses_nothing() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = TestServer::start(&["--interval-ms", "2", "--stall-timeout-secs", "1"]).await;
+    let (_, mut reader) = open_stream(&server.url("/sse"), &[]).await;
+
+    // A tiny receive window that is never read: the server's writes to it soon stall.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr = server.url("").trim_start_matches("http://").parse().unwrap();
+    let mut stalled = socket.connect(addr).await.unwrap();
+    stalled.write_all(b"GET /sse HTTP/1.1\r\nHost: test\r\n\r\n").await.unwrap();
+
+    let mut indices = Vec::new();
+    let mut rounds = 0;
+    while metric(&metrics_text(&server).await, "livenames_connections_stalled_total") < 1.0 {
+        rounds += 1;
+        assert!(rounds <= 300, "the stalled subscriber was never dropped");
+        for _ in 0..50 {
+            indices.push(index(&next_event(&mut reader).await.unwrap().id));
+        }
+    }
+    let expected: Vec<u64> = (indices[0]..indices[0] + indices.len() as u64).collect();
+    assert_eq!(indices, expected, "the reader beside it got every event once, in order");
+
+    // Its connection is closed: what the server had buffered drains, then the stream ends.
+    let mut drained = 0;
+    let mut buf = vec![0; 64 * 1024];
+    loop {
+        match tokio::time::timeout(PATIENCE, stalled.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(read)) => drained += read,
+            Err(_) => panic!("the stalled connection is still open after {drained} bytes"),
+        }
+    }
+    assert!(drained < 16 << 20, "what a stalled subscriber cost is bounded: {drained} bytes");
+    let text = metrics_text(&server).await;
+    assert_eq!(metric(&text, "livenames_sse_subscribers"), 1.0, "only the reader is left");
+}
+
 async fn health(server: &TestServer) -> serde_json::Value {
     let response = get(&server.url("/healthz"), &[]).await;
     assert_eq!(response.status(), 200);
