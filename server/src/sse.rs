@@ -94,6 +94,38 @@ fn jittered(retry: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn query(text: &str) -> Result<StreamQuery, String> {
+        serde_urlencoded::from_str(text).map_err(|err| err.to_string())
+    }
+
+    proptest! {
+        #[test]
+        fn any_query_string_parses_or_says_why(text in "\\PC{0,40}") {
+            // Never a panic; a limit, when accepted, is the whole positive number given.
+            if let Ok(StreamQuery { limit: Some(Limit(limit)), .. }) = query(&text) {
+                prop_assert!(limit.get() >= 1);
+            }
+        }
+
+        #[test]
+        fn limits_are_the_positive_u64s(n: u64, id in "\\PC{0,20}") {
+            let text = format!("limit={n}&lastEventId={}", urlencoding(&id));
+            let parsed = query(&text);
+            if n == 0 {
+                prop_assert!(parsed.unwrap_err().contains("whole number from 1"));
+            } else {
+                let parsed = parsed.unwrap();
+                prop_assert_eq!(parsed.limit.map(|Limit(l)| l.get()), Some(n));
+                prop_assert_eq!(parsed.last_event_id.as_deref(), Some(id.as_str()));
+            }
+        }
+    }
+
+    fn urlencoding(text: &str) -> String {
+        text.bytes().map(|b| format!("%{b:02X}")).collect()
+    }
 
     #[test]
     fn jitter_stays_within_a_fifth_and_varies() {
