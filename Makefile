@@ -5,14 +5,14 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build tools test-tools unit e2e lint
+.PHONY: run test dev build budget tools test-tools unit e2e lint
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
 	$(SERVER)
 
 ## test: install what is missing, run the Rust tests, then Playwright against a release build
-test: test-tools unit build e2e
+test: test-tools unit build budget e2e
 
 ## dev: rebuild and reload on every change (cargo leptos watch)
 dev: tools
@@ -21,6 +21,10 @@ dev: tools
 ## build: the release server and its site/ (WASM, JS, CSS) under target/
 build: tools
 	cargo leptos build --release
+
+## budget: fail when the release WASM is over its size budget (run after build)
+budget:
+	scripts/wasm-budget.sh
 
 tools:
 	scripts/install-tools.sh build

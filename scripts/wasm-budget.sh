@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Prints the release frontend's size and fails when it is over budget, so growth is a
+# decision, not an accident. Run after `cargo leptos build --release` (make budget).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RAW_BUDGET=$((512 * 1024))
+GZIP_BUDGET=$((200 * 1024))
+WASM=target/site/pkg/livenames.wasm
+
+[ -f "$WASM" ] || { echo "no $WASM: run make build first" >&2; exit 1; }
+raw=$(stat -c %s "$WASM")
+gzipped=$(gzip -9 -c "$WASM" | wc -c)
+printf 'wasm: %d bytes raw (budget %d), %d bytes gzip -9 (budget %d)\n' \
+    "$raw" "$RAW_BUDGET" "$gzipped" "$GZIP_BUDGET"
+if [ "$raw" -gt "$RAW_BUDGET" ] || [ "$gzipped" -gt "$GZIP_BUDGET" ]; then
+    echo "the frontend is over its size budget (scripts/wasm-budget.sh)" >&2
+    exit 1
+fi
