@@ -1,17 +1,59 @@
 //! The page's pieces; each reads the signals of [`crate::live::LiveNames`].
 
 use crate::event::NamesEvent;
-use crate::live::{ConnectionState, LogEntry};
+use crate::live::{ConnectionState, LiveNames, LogEntry};
 use leptos::prelude::*;
 use std::collections::VecDeque;
+use std::time::Duration;
 
-/// The connection state in words, with `data-state` for tests and styling.
+/// The connection state in words (with `data-state` for tests and styling), events received,
+/// reconnects so far, and how long ago the latest event arrived.
 #[component]
-pub fn ConnectionBadge(state: ReadSignal<ConnectionState>) -> impl IntoView {
+pub fn ConnectionBadge(live: LiveNames) -> impl IntoView {
+    let state = live.state;
     view! {
-        <p class="state" data-testid="state" data-state=move || state.get().as_str()>
-            "Connection: " <strong>{move || state.get().as_str()}</strong>
-        </p>
+        <div class="badge" data-testid="state" data-state=move || state.get().as_str()>
+            <p>"Connection: " <strong>{move || state.get().as_str()}</strong></p>
+            <p class="counts">
+                <span data-testid="received">{live.received}</span> " events received · "
+                <span data-testid="reconnects">{live.reconnects}</span> " reconnects"
+                <UpdatedAgo received_at=live.received_at/>
+            </p>
+        </div>
+    }
+}
+
+/// " · updated N s ago", ticking every second, once an event has arrived.
+#[component]
+fn UpdatedAgo(received_at: ReadSignal<Option<f64>>) -> impl IntoView {
+    let (now, set_now) = signal(None::<f64>);
+    // Effects run only in the browser, so the server renders nothing here.
+    Effect::new(move |_| {
+        let tick = move || set_now.set(Some(js_sys::Date::now()));
+        tick();
+        let handle = set_interval_with_handle(tick, Duration::from_secs(1)).ok();
+        on_cleanup(move || {
+            if let Some(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
+    move || {
+        // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
+        let seconds = ((now.get()? - received_at.get()?).max(0.0) / 1000.0) as u64;
+        Some(view! { " · updated " <span data-testid="updated-ago">{seconds}</span> " s ago" })
+    }
+}
+
+/// Pauses the stream, or resumes it from the last event received.
+#[component]
+pub fn PauseToggle(live: LiveNames) -> impl IntoView {
+    let paused = move || live.state.get() == ConnectionState::Paused;
+    let toggle = move |_| if paused() { live.resume.run(()) } else { live.pause.run(()) };
+    view! {
+        <button type="button" data-testid="pause-toggle" aria-pressed=move || paused().to_string() on:click=toggle>
+            {move || if paused() { "Resume" } else { "Pause" }}
+        </button>
     }
 }
 

@@ -9,7 +9,7 @@ pub mod components;
 pub mod event;
 pub mod live;
 
-use components::{ConnectionBadge, EventLog, LatestInfo, NamesTable, SkippedNotice};
+use components::{ConnectionBadge, EventLog, LatestInfo, NamesTable, PauseToggle, SkippedNotice};
 use event::RenderedEvent;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -68,7 +68,8 @@ fn LivePage() -> impl IntoView {
     let live = use_live_names(rendered.into_inner());
     view! {
         <h1>"livenames"</h1>
-        <ConnectionBadge state=live.state/>
+        <ConnectionBadge live/>
+        <PauseToggle live/>
         <LatestInfo latest=live.latest/>
         <SkippedNotice skipped=live.skipped/>
         <NamesTable latest=live.latest/>

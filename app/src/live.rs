@@ -38,6 +38,8 @@ pub enum ConnectionState {
     Reconnecting,
     /// The browser gave up, or the page closed the stream after the server's `close` event.
     Closed,
+    /// The reader paused the stream; resuming picks up after the last event received.
+    Paused,
 }
 
 impl ConnectionState {
@@ -48,6 +50,7 @@ impl ConnectionState {
             Self::Open => "open",
             Self::Reconnecting => "reconnecting",
             Self::Closed => "closed",
+            Self::Paused => "paused",
         }
     }
 
@@ -67,7 +70,7 @@ pub enum LogEntry {
     Gap { first_available: String },
 }
 
-/// What the page knows of the stream.
+/// What the page knows of the stream, and what it can do with it.
 #[derive(Clone, Copy)]
 pub struct LiveNames {
     /// The latest data event, `None` until the first arrives.
@@ -77,21 +80,32 @@ pub struct LiveNames {
     pub skipped: ReadSignal<Option<String>>,
     /// The last [`LOG_LENGTH`] events and gaps, oldest first.
     pub log: ReadSignal<VecDeque<LogEntry>>,
+    /// Data events received since the page loaded.
+    pub received: ReadSignal<u64>,
+    /// Times the browser re-established a dropped connection.
+    pub reconnects: ReadSignal<u64>,
+    /// When the latest data event arrived (`Date.now()`), `None` until one has.
+    pub received_at: ReadSignal<Option<f64>>,
+    /// Closes the stream until [`LiveNames::resume`].
+    pub pause: Callback<()>,
+    /// Reopens the stream after the last event received, so none in between is lost.
+    pub resume: Callback<()>,
 }
 
 /// Subscribes when the page hydrates, from the event the server rendered the page with (if
 /// any), so nothing published between render and subscribe is lost. Renders as
 /// `Connecting` on the server.
 pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
-    let url = match &rendered {
-        Some(rendered) => format!("{STREAM_URL}?lastEventId={}", rendered.id),
-        None => STREAM_URL.to_string(),
-    };
+    let last_id = RwSignal::new(rendered.as_ref().map(|rendered| rendered.id.clone()));
+    let (url, set_url) = signal(stream_url(last_id.get_untracked().as_deref()));
     let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event)).collect();
     let (latest, set_latest) = signal(rendered.map(|rendered| rendered.event));
     let (state, set_state) = signal(ConnectionState::Connecting);
     let (skipped, set_skipped) = signal(None::<String>);
     let (log, set_log) = signal::<VecDeque<LogEntry>>(initial_log);
+    let (received, set_received) = signal(0_u64);
+    let (reconnects, set_reconnects) = signal(0_u64);
+    let (received_at, set_received_at) = signal(None::<f64>);
     let append = move |entry: LogEntry| {
         set_log.update(|log| {
             if log.len() == LOG_LENGTH {
@@ -106,7 +120,12 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
             return UseEventSourceOnEventReturn::ProcessMessage;
         };
         match event.type_().as_str() {
-            "open" => set_state.set(ConnectionState::Open),
+            "open" => {
+                if state.get_untracked() == ConnectionState::Reconnecting {
+                    set_reconnects.update(|count| *count += 1);
+                }
+                set_state.set(ConnectionState::Open);
+            }
             "error" => set_state.set(ConnectionState::after_error(source.ready_state())),
             CLOSE_EVENT => {
                 source.close();
@@ -116,8 +135,11 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
             "message" => match parse_message(event) {
                 Ok((id, names)) => {
                     append(log_entry(&id, &names));
+                    last_id.set(Some(id));
                     set_latest.set(Some(names));
                     set_skipped.set(None);
+                    set_received.update(|count| *count += 1);
+                    set_received_at.set(Some(js_sys::Date::now()));
                 }
                 Err(reason) => set_skipped.set(Some(reason)),
             },
@@ -131,9 +153,33 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
         .reconnect_limit(ReconnectLimit::Limited(0))
         .named_events([CLOSE_EVENT.to_string(), GAP_EVENT.to_string()])
         .on_event(on_event);
-    let _ = use_event_source_with_options::<String, FromToStringCodec>(url, options);
+    let source = use_event_source_with_options::<String, FromToStringCodec>(url, options);
 
-    LiveNames { latest, state, skipped, log }
+    let (open, close) = (source.open, source.close);
+    let pause = Callback::new(move |()| {
+        close();
+        set_state.set(ConnectionState::Paused);
+    });
+    let resume = Callback::new(move |()| {
+        set_state.set(ConnectionState::Connecting);
+        let from_last = stream_url(last_id.get_untracked().as_deref());
+        if url.get_untracked() == from_last {
+            open();
+        } else {
+            // A new URL reopens the EventSource on it.
+            set_url.set(from_last);
+        }
+    });
+
+    LiveNames { latest, state, skipped, log, received, reconnects, received_at, pause, resume }
+}
+
+/// The stream's URL, resuming after `last_id` when there is one.
+fn stream_url(last_id: Option<&str>) -> String {
+    match last_id {
+        Some(id) => format!("{STREAM_URL}?lastEventId={id}"),
+        None => STREAM_URL.to_string(),
+    }
 }
 
 fn log_entry(id: &str, event: &NamesEvent) -> LogEntry {

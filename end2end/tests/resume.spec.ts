@@ -44,6 +44,7 @@ test.describe('through a network that drops connections', () => {
       await expect.poll(() => lastIndex(page), { message: 'events flow after the last cut' }).toBeGreaterThan(afterCuts + 1);
       await expect(state(page)).toHaveAttribute('data-state', 'open');
 
+      await expect(page.getByTestId('reconnects'), 'each cut is one reconnect').toHaveText('10');
       const entries = await logEntries(page);
       expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap while history covers the cuts').toEqual([]);
       const ids = entries.map((entry) => parseId(entry.id));
@@ -54,6 +55,39 @@ test.describe('through a network that drops connections', () => {
     } finally {
       await proxy.close();
     }
+  });
+});
+
+test.describe('pausing', () => {
+  const intervalMs = 300;
+  test.use({ serverArgs: ['--interval-ms', String(intervalMs)] });
+
+  test('for three intervals, then resuming, loses no event', async ({ page, request }) => {
+    // Make sure an event exists, so the page is rendered with it (the log's first entry).
+    await (await request.get('/sse?limit=1')).text();
+    await page.goto('/');
+    await expect(state(page)).toHaveAttribute('data-state', 'open');
+    await expect.poll(() => lastIndex(page)).toBeGreaterThan(1);
+    const toggle = page.getByTestId('pause-toggle');
+
+    await toggle.click();
+    await expect(state(page)).toHaveAttribute('data-state', 'paused');
+    await expect(toggle).toHaveAttribute('aria-pressed', 'true');
+    const atPause = await lastIndex(page);
+    // Paused: the stream is closed, so three intervals bring nothing.
+    await page.waitForTimeout(3 * intervalMs + 100);
+    expect(await lastIndex(page), 'nothing arrives while paused').toBe(atPause);
+
+    await toggle.click();
+    await expect(state(page)).toHaveAttribute('data-state', 'open');
+    await expect(toggle).toHaveAttribute('aria-pressed', 'false');
+    // The missed events are replayed first, then live ones follow.
+    await expect.poll(() => lastIndex(page)).toBeGreaterThan(atPause + 3);
+    const indices = (await logEntries(page)).map((entry) => parseId(entry.id).index);
+    const expected = Array.from({ length: indices.length }, (_, i) => indices[0] + i);
+    expect(indices, 'consecutive across the pause: no gap, no duplicate').toEqual(expected);
+    const received = Number(await page.getByTestId('received').textContent());
+    expect(received, 'events received counts what arrived after the first render').toBe(indices.length - 1);
   });
 });
 
