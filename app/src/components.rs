@@ -126,10 +126,31 @@ fn log_line(entry: LogEntry) -> impl IntoView {
     }
 }
 
-/// The 10 names of the latest event.
+/// The 10 names of the latest event. A row whose name or value differs from the row at the
+/// same position in the previous event is marked `changed` for this event. The first event
+/// has no predecessor, so the server-rendered rows (and their hydration) are never marked.
 #[component]
 pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
-    let rows = move || latest.get().map(|event| event.list).unwrap_or_default();
+    // The rows shown before this render, replaced by this render's in the same place.
+    let previous = StoredValue::new(Vec::<crate::event::NameEntry>::new());
+    let rows = move || {
+        let list = latest.get().map(|event| event.list).unwrap_or_default();
+        let before = previous
+            .try_update_value(|shown| std::mem::replace(shown, list.clone()))
+            .unwrap_or_default();
+        list.into_iter()
+            .enumerate()
+            .map(|(position, entry)| {
+                let changed = before.get(position).is_some_and(|old| *old != entry);
+                view! {
+                    <tr data-value=entry.value class=changed.then_some("changed") data-changed=changed.then_some("true")>
+                        <td>{entry.name}</td>
+                        <td>{entry.value}</td>
+                    </tr>
+                }
+            })
+            .collect_view()
+    };
     view! {
         <table class="names" data-testid="names">
             <thead>
@@ -138,21 +159,7 @@ pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
                     <th scope="col">"Value"</th>
                 </tr>
             </thead>
-            <tbody>
-                {move || {
-                    rows()
-                        .into_iter()
-                        .map(|entry| {
-                            view! {
-                                <tr data-value=entry.value>
-                                    <td>{entry.name}</td>
-                                    <td>{entry.value}</td>
-                                </tr>
-                            }
-                        })
-                        .collect_view()
-                }}
-            </tbody>
+            <tbody>{rows}</tbody>
         </table>
     }
 }
