@@ -5,6 +5,7 @@
 //! - [`live`]: the `EventSource` subscription as signals.
 //! - [`components`]: the table and status pieces of the page.
 
+pub mod chart;
 pub mod components;
 pub mod event;
 pub mod live;
@@ -73,6 +74,7 @@ fn LivePage() -> impl IntoView {
         <LatestInfo latest=live.latest/>
         <SkippedNotice skipped=live.skipped/>
         <NamesTable latest=live.latest/>
+        <chart::BarChart latest=live.latest/>
         <EventLog log=live.log/>
     }
 }
