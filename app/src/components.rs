@@ -17,6 +17,15 @@ pub fn ConnectionBadge(live: LiveNames) -> impl IntoView {
             <p class="counts">
                 <span data-testid="received">{live.received}</span> " events received · "
                 <span data-testid="reconnects">{live.reconnects}</span> " reconnects"
+                {move || {
+                    let reopened = live.silent_reopens.get();
+                    (reopened > 0).then(|| {
+                        view! {
+                            " · reopened " <span data-testid="silent-reopens">{reopened}</span>
+                            " silent links"
+                        }
+                    })
+                }}
                 <UpdatedAgo received_at=live.received_at/>
             </p>
         </div>

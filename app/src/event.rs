@@ -29,6 +29,17 @@ pub struct RenderedEvent {
     pub event: NamesEvent,
 }
 
+/// What the server gives the page to start with, computed per request and carried into
+/// hydration: the event it was rendered with, and the stream's pace for dead-link detection.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSeed {
+    pub rendered: Option<RenderedEvent>,
+    /// Milliseconds between events.
+    pub interval_ms: u64,
+    /// Milliseconds between heartbeats.
+    pub heartbeat_ms: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,7 +11,7 @@ pub mod event;
 pub mod live;
 
 use components::{ConnectionBadge, EventLog, LatestInfo, NamesTable, PauseToggle, SkippedNotice};
-use event::RenderedEvent;
+use event::PageSeed;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
@@ -56,17 +56,13 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// What the server provides, per request, to render the page with the latest event.
-#[derive(Clone, Debug)]
-pub struct LatestOnServer(pub Option<RenderedEvent>);
-
 /// The live names table with its connection state.
 #[component]
 fn LivePage() -> impl IntoView {
-    // Computed on the server and sent along in the HTML, so the hydrated page starts from
-    // exactly the event the server rendered.
-    let rendered = SharedValue::new(|| use_context::<LatestOnServer>().and_then(|latest| latest.0));
-    let live = use_live_names(rendered.into_inner());
+    // Computed on the server (which provides it as context) and sent along in the HTML, so
+    // the hydrated page starts from exactly the event the server rendered.
+    let seed = SharedValue::new(|| use_context::<PageSeed>().unwrap_or_default());
+    let live = use_live_names(seed.into_inner());
     view! {
         <h1>"livenames"</h1>
         <ConnectionBadge live/>

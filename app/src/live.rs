@@ -9,15 +9,16 @@
 //!   reconnects after the server's `retry:` (sending `Last-Event-ID`, so the server resumes
 //!   exactly), and a `204` must stop the stream for good.
 
-use crate::event::{NamesEvent, RenderedEvent};
+use crate::event::{NamesEvent, PageSeed};
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
 use leptos_use_event_source::{
     ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
     use_event_source_with_options,
 };
-use sse_hub::{CLOSE_EVENT, GAP_EVENT};
+use sse_hub::{CLOSE_EVENT, GAP_EVENT, PING_EVENT};
 use std::collections::VecDeque;
+use std::time::Duration;
 use wasm_bindgen::JsCast;
 use web_sys::{Event, EventSource, MessageEvent};
 
@@ -84,6 +85,8 @@ pub struct LiveNames {
     pub received: ReadSignal<u64>,
     /// Times the browser re-established a dropped connection.
     pub reconnects: ReadSignal<u64>,
+    /// Times the page found the link silent and reopened it itself.
+    pub silent_reopens: ReadSignal<u64>,
     /// When the latest data event arrived (`Date.now()`), `None` until one has.
     pub received_at: ReadSignal<Option<f64>>,
     /// Closes the stream until [`LiveNames::resume`].
@@ -95,7 +98,8 @@ pub struct LiveNames {
 /// Subscribes when the page hydrates, from the event the server rendered the page with (if
 /// any), so nothing published between render and subscribe is lost. Renders as
 /// `Connecting` on the server.
-pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
+pub fn use_live_names(seed: PageSeed) -> LiveNames {
+    let PageSeed { rendered, interval_ms, heartbeat_ms } = seed;
     let last_id = RwSignal::new(rendered.as_ref().map(|rendered| rendered.id.clone()));
     let (url, set_url) = signal(stream_url(last_id.get_untracked().as_deref()));
     let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event)).collect();
@@ -106,6 +110,9 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
     let (received, set_received) = signal(0_u64);
     let (reconnects, set_reconnects) = signal(0_u64);
     let (received_at, set_received_at) = signal(None::<f64>);
+    let (silent_reopens, set_silent_reopens) = signal(0_u64);
+    // When the stream last showed life (data, ping, gap, open), or was (re)opened.
+    let last_sign = StoredValue::new(0.0_f64);
     let append = move |entry: LogEntry| {
         set_log.update(|log| {
             if log.len() == LOG_LENGTH {
@@ -119,6 +126,9 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
         let Some(source) = event.target().and_then(|t| t.dyn_into::<EventSource>().ok()) else {
             return UseEventSourceOnEventReturn::ProcessMessage;
         };
+        if event.type_() != "error" {
+            last_sign.set_value(js_sys::Date::now());
+        }
         match event.type_().as_str() {
             "open" => {
                 if state.get_untracked() == ConnectionState::Reconnecting {
@@ -151,7 +161,7 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
 
     let options = UseEventSourceOptions::default()
         .reconnect_limit(ReconnectLimit::Limited(0))
-        .named_events([CLOSE_EVENT.to_string(), GAP_EVENT.to_string()])
+        .named_events([CLOSE_EVENT, GAP_EVENT, PING_EVENT].map(String::from))
         .on_event(on_event);
     let source = use_event_source_with_options::<String, FromToStringCodec>(url, options);
 
@@ -162,6 +172,7 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
     });
     let resume = Callback::new(move |()| {
         set_state.set(ConnectionState::Connecting);
+        last_sign.set_value(js_sys::Date::now());
         let from_last = stream_url(last_id.get_untracked().as_deref());
         if url.get_untracked() == from_last {
             open();
@@ -171,7 +182,52 @@ pub fn use_live_names(rendered: Option<RenderedEvent>) -> LiveNames {
         }
     });
 
-    LiveNames { latest, state, skipped, log, received, reconnects, received_at, pause, resume }
+    let silence_limit = dead_link_after(interval_ms, heartbeat_ms);
+    watch_for_silence(silence_limit, move || {
+        let listening =
+            matches!(state.get_untracked(), ConnectionState::Open | ConnectionState::Connecting);
+        let silent_ms = js_sys::Date::now() - last_sign.get_value();
+        if listening && silent_ms > silence_limit.as_millis() as f64 {
+            // Browsers can hang on a half-open TCP connection for minutes without an error.
+            set_silent_reopens.update(|count| *count += 1);
+            resume.run(());
+        }
+    });
+
+    LiveNames {
+        latest,
+        state,
+        skipped,
+        log,
+        received,
+        reconnects,
+        silent_reopens,
+        received_at,
+        pause,
+        resume,
+    }
+}
+
+/// How long the link may be silent before it counts as dead: 2.5 × the longer of the
+/// event interval and the heartbeat period (the server sends one or the other that often).
+pub fn dead_link_after(interval_ms: u64, heartbeat_ms: u64) -> Duration {
+    Duration::from_millis(interval_ms.max(heartbeat_ms).saturating_mul(5) / 2)
+}
+
+/// Runs `check` about 4 times per `silence_limit` (at least once a second), in the browser only.
+fn watch_for_silence(silence_limit: Duration, check: impl Fn() + Clone + 'static) {
+    if silence_limit.is_zero() {
+        return; // No pace known (a page rendered without the server's seed).
+    }
+    let period = (silence_limit / 4).min(Duration::from_secs(1));
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(check.clone(), period).ok();
+        on_cleanup(move || {
+            if let Some(handle) = handle {
+                handle.clear();
+            }
+        });
+    });
 }
 
 /// The stream's URL, resuming after `last_id` when there is one.
@@ -209,5 +265,12 @@ mod tests {
             ConnectionState::Reconnecting
         );
         assert_eq!(ConnectionState::after_error(EventSource::CLOSED), ConnectionState::Closed);
+    }
+
+    #[test]
+    fn a_link_is_dead_after_two_and_a_half_of_the_longer_period() {
+        assert_eq!(dead_link_after(3_000, 15_000), Duration::from_millis(37_500));
+        assert_eq!(dead_link_after(20_000, 15_000), Duration::from_secs(50));
+        assert_eq!(dead_link_after(0, 0), Duration::ZERO);
     }
 }

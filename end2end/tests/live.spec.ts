@@ -101,7 +101,7 @@ test('the first HTML already holds the latest event, also without JavaScript', a
   expect(id, stream).toMatch(/^\d+-\d+$/);
 
   const html = await (await request.get('/')).text();
-  expect(html.match(/data-value="\d+"/g) ?? []).toHaveLength(10);
+  expect(html.match(/<tr[^>]*data-value="\d+"/g) ?? [], 'ten table rows').toHaveLength(10);
   expect(html).toContain('data-testid="index"');
 
   const context = await browser.newContext({ javaScriptEnabled: false });

@@ -58,6 +58,33 @@ test.describe('through a network that drops connections', () => {
   });
 });
 
+test.describe('over a link that goes silent without closing', () => {
+  // Dead after 2.5 × max(200 ms, 1 s) = 2.5 s without data or ping.
+  test.use({ serverArgs: ['--interval-ms', '200', '--keepalive-secs', '1', '--retry-ms', '300'] });
+
+  test('the page reopens from the last id and says so', async ({ page, server }) => {
+    const proxy = await startProxy(server.url);
+    try {
+      await page.goto(proxy.url + '/');
+      await expect(state(page)).toHaveAttribute('data-state', 'open');
+      await expect.poll(() => lastIndex(page)).toBeGreaterThan(2);
+      expect(proxy.silenceStreams(), "the page's stream, silenced").toBe(1);
+      const atFreeze = await lastIndex(page);
+
+      await expect(page.getByTestId('silent-reopens')).toHaveText('1', { timeout: 10_000 });
+      await expect(state(page)).toHaveAttribute('data-state', 'open');
+      await expect.poll(() => lastIndex(page), { message: 'events flow again' }).toBeGreaterThan(atFreeze + 2);
+      await expect(page.getByTestId('reconnects'), 'the browser itself never noticed').toHaveText('0');
+
+      const indices = (await logEntries(page)).map((entry) => parseId(entry.id).index);
+      const expected = Array.from({ length: indices.length }, (_, i) => indices[0] + i);
+      expect(indices, 'consecutive across the silent link: no gap, no duplicate').toEqual(expected);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 test.describe('pausing', () => {
   const intervalMs = 300;
   test.use({ serverArgs: ['--interval-ms', String(intervalMs)] });

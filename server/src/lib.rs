@@ -20,8 +20,8 @@ pub mod sse;
 pub mod stall;
 
 use app::event::NamesEvent;
-use app::event::RenderedEvent;
-use app::{App, LatestOnServer, shell};
+use app::event::{PageSeed, RenderedEvent};
+use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
@@ -56,14 +56,21 @@ pub struct AppState {
     pub hub: Hub<NamesEvent>,
     /// Sent as `retry:` with every event, jittered per connection.
     pub retry: Duration,
-    /// Time between two `ping` heartbeats on a stream.
-    pub keepalive: Duration,
+    /// How often the stream carries something, told to pages for dead-link detection.
+    pub pace: Pace,
     /// Cancelled at shutdown: ends the generator and every open stream.
     pub stop: CancellationToken,
     /// The open streams' slots, at most `--max-connections`.
     pub slots: StreamSlots,
     /// This server's metrics, served at `/metrics`.
     pub metrics: Arc<Registry>,
+}
+
+/// The stream's pace: time between events and between heartbeats.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub interval: Duration,
+    pub heartbeat: Duration,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -77,13 +84,13 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    let hub = state.hub.clone();
-    let latest = move || leptos::prelude::provide_context(LatestOnServer(rendered_event(&hub)));
+    let (hub, pace) = (state.hub.clone(), state.pace);
+    let seed = move || leptos::prelude::provide_context(page_seed(&hub, pace));
     Router::new()
         .route("/sse", get(sse::stream))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
-        .leptos_routes_with_context(&state, routes, latest, move || shell(options.clone()))
+        .leptos_routes_with_context(&state, routes, seed, move || shell(options.clone()))
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
 }
@@ -106,7 +113,7 @@ pub async fn serve(
         leptos_options: leptos_options(&config, addr),
         hub,
         retry: config.retry(),
-        keepalive: config.keepalive(),
+        pace: Pace { interval: config.interval(), heartbeat: config.keepalive() },
         stop: stop.clone(),
         slots,
         metrics,
@@ -156,10 +163,16 @@ async fn bounded_shutdown(
     }
 }
 
-/// The latest event for the page to be rendered with.
-fn rendered_event(hub: &Hub<NamesEvent>) -> Option<RenderedEvent> {
-    let (id, event) = hub.latest()?;
-    Some(RenderedEvent { id: id.to_string(), event: (*event).clone() })
+/// What the page is rendered with: the latest event, and the stream's pace.
+fn page_seed(hub: &Hub<NamesEvent>, pace: Pace) -> PageSeed {
+    let rendered = hub
+        .latest()
+        .map(|(id, event)| RenderedEvent { id: id.to_string(), event: (*event).clone() });
+    PageSeed {
+        rendered,
+        interval_ms: pace.interval.as_millis() as u64,
+        heartbeat_ms: pace.heartbeat.as_millis() as u64,
+    }
 }
 
 fn leptos_options(config: &Config, addr: std::net::SocketAddr) -> LeptosOptions {

@@ -76,7 +76,7 @@ pub async fn stream(
     tracing::info!(resume_from, start = ?subscription.start(), "subscriber connected");
     let options = StreamOptions {
         retry: jittered(state.retry),
-        heartbeat: state.keepalive,
+        heartbeat: state.pace.heartbeat,
         limit: query.limit.map(|Limit(limit)| limit),
         stop: state.stop.clone(),
     };
