@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build budget tools test-tools unit e2e lint
+.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -39,6 +39,11 @@ unit:
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
 e2e:
 	cd end2end && npx playwright test
+
+## screenshot: retake docs/screenshot.png from the real page (needs `make build`)
+screenshot:
+	scripts/install-tools.sh screenshot
+	cd end2end && npx playwright test --config screenshot.config.ts
 
 ## lint: formatting and clippy, for the native crates and the WASM frontend
 lint:

@@ -4,7 +4,7 @@
 # may download its own binaries from elsewhere, so cargo-leptos is built with `no_downloads`
 # and finds wasm-bindgen and wasm-opt on PATH.
 #
-# Usage: scripts/install-tools.sh build|test
+# Usage: scripts/install-tools.sh build|test|screenshot
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -61,6 +61,15 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
 }
 
+# Names are Chinese: without a CJK font the screenshot shows empty boxes.
+ensure_cjk_font() {
+    fc-list :lang=zh 2>/dev/null | grep -q . && return
+    say "installing Debian's fonts-wqy-zenhei for the screenshot"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-wqy-zenhei
+}
+
 ensure_npm_packages() {
     # npm ci leaves this copy of the lockfile behind; equal contents mean nothing to do.
     cmp -s end2end/package-lock.json end2end/node_modules/.package-lock.json 2>/dev/null && return
@@ -74,6 +83,8 @@ case "${1:-}" in
     test)
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt
         ensure_chromium; ensure_npm_packages ;;
+    screenshot)
+        ensure_chromium; ensure_cjk_font; ensure_npm_packages ;;
     *)
-        echo "usage: $0 build|test" >&2; exit 2 ;;
+        echo "usage: $0 build|test|screenshot" >&2; exit 2 ;;
 esac
