@@ -36,7 +36,7 @@ pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
             data-testid="chart"
             role="img"
             aria-label="Bar chart of the latest 10 values, in table order"
-            viewBox="0 0 300 120"
+            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
         >
             <title>"The latest 10 values as bars, in table order (0 to 567)"</title>
             {bars}

@@ -13,7 +13,11 @@ pub fn ConnectionBadge(live: LiveNames) -> impl IntoView {
     let state = live.state;
     view! {
         <div class="badge" data-testid="state" data-state=move || state.get().as_str()>
-            <p>"Connection: " <strong>{move || state.get().as_str()}</strong></p>
+            // Announced to screen readers when it changes; the counts below are not, as they
+            // change with every event.
+            <p role="status" aria-live="polite">
+                "Connection: " <strong>{move || state.get().as_str()}</strong>
+            </p>
             <p class="counts">
                 <span data-testid="received">{live.received}</span> " events received · "
                 <span data-testid="reconnects">{live.reconnects}</span> " reconnects"
