@@ -16,7 +16,7 @@ pub fn ConnectionBadge(live: LiveNames) -> impl IntoView {
             // Announced to screen readers when it changes; the counts below are not, as they
             // change with every event.
             <p role="status" aria-live="polite">
-                "Connection: " <strong>{move || state.get().as_str()}</strong>
+                "Connection: " <strong>{move || state.get().label()}</strong>
             </p>
             <p class="counts">
                 <span data-testid="received">{live.received}</span> " events received · "
@@ -67,6 +67,26 @@ pub fn PauseToggle(live: LiveNames) -> impl IntoView {
         <button type="button" data-testid="pause-toggle" aria-pressed=move || paused().to_string() on:click=toggle>
             {move || if paused() { "Resume" } else { "Pause" }}
         </button>
+    }
+}
+
+/// Shown by the server and removed once the page hydrates: without JavaScript the table is
+/// the one the page was rendered with, so offer a refresh.
+#[component]
+pub fn NoScriptNotice() -> impl IntoView {
+    let (hydrated, set_hydrated) = signal(false);
+    // Effects run only in the browser, after hydration.
+    Effect::new(move |_| set_hydrated.set(true));
+    move || {
+        (!hydrated.get()).then(|| {
+            view! {
+                <p class="notice" data-testid="no-js">
+                    "Live updates need JavaScript; this is the table as of loading the page. "
+                    <a href="/">"Refresh"</a>
+                    " for the latest names."
+                </p>
+            }
+        })
     }
 }
 

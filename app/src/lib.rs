@@ -10,7 +10,9 @@ pub mod components;
 pub mod event;
 pub mod live;
 
-use components::{ConnectionBadge, EventLog, LatestInfo, NamesTable, PauseToggle, SkippedNotice};
+use components::{
+    ConnectionBadge, EventLog, LatestInfo, NamesTable, NoScriptNotice, PauseToggle, SkippedNotice,
+};
 use event::PageSeed;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
@@ -65,6 +67,7 @@ fn LivePage() -> impl IntoView {
     let live = use_live_names(seed.into_inner());
     view! {
         <h1>"livenames"</h1>
+        <NoScriptNotice/>
         <ConnectionBadge live/>
         <PauseToggle live/>
         <LatestInfo latest=live.latest/>

@@ -13,7 +13,7 @@ use crate::event::{NamesEvent, PageSeed};
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
 use leptos_use_event_source::{
-    ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
+    ConnectionReadyState, ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
     use_event_source_with_options,
 };
 use sse_hub::{CLOSE_EVENT, GAP_EVENT, PING_EVENT};
@@ -37,22 +37,41 @@ pub enum ConnectionState {
     Open,
     /// The connection failed and the browser will try again (`readyState` is CONNECTING).
     Reconnecting,
-    /// The browser gave up, or the page closed the stream after the server's `close` event.
+    /// The browser gave up (a `204`, or an error it does not retry).
     Closed,
+    /// The server ended the stream with its `close` event, and the page closed it.
+    ClosedByServer,
+    /// The browser is offline; it reconnects once it is back.
+    Offline,
     /// The reader paused the stream; resuming picks up after the last event received.
     Paused,
 }
 
 impl ConnectionState {
-    /// Stable name for the DOM (`data-state`) and for tests.
+    /// Stable name for the DOM (`data-state`) and for tests: the EventSource's view, so a
+    /// stream closed by the server is `closed` too.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Connecting => "connecting",
             Self::Open => "open",
             Self::Reconnecting => "reconnecting",
-            Self::Closed => "closed",
+            Self::Closed | Self::ClosedByServer => "closed",
+            Self::Offline => "offline",
             Self::Paused => "paused",
         }
+    }
+
+    /// The state in words, for the badge.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::ClosedByServer => "closed by server",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether the page is (or will be) listening: the states dead-link detection watches.
+    fn is_listening(self) -> bool {
+        matches!(self, Self::Open | Self::Connecting)
     }
 
     /// The state after an `error` event, from `EventSource.readyState` at that moment:
@@ -136,10 +155,11 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
                 }
                 set_state.set(ConnectionState::Open);
             }
+            "error" if is_offline() => set_state.set(ConnectionState::Offline),
             "error" => set_state.set(ConnectionState::after_error(source.ready_state())),
             CLOSE_EVENT => {
                 source.close();
-                set_state.set(ConnectionState::Closed);
+                set_state.set(ConnectionState::ClosedByServer);
             }
             GAP_EVENT => append(LogEntry::Gap { first_available: message_data(event) }),
             "message" => match parse_message(event) {
@@ -182,10 +202,10 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         }
     });
 
+    follow_network(state, set_state, source.ready_state);
     let silence_limit = dead_link_after(interval_ms, heartbeat_ms);
     watch_for_silence(silence_limit, move || {
-        let listening =
-            matches!(state.get_untracked(), ConnectionState::Open | ConnectionState::Connecting);
+        let listening = state.get_untracked().is_listening();
         let silent_ms = js_sys::Date::now() - last_sign.get_value();
         if listening && silent_ms > silence_limit.as_millis() as f64 {
             // Browsers can hang on a half-open TCP connection for minutes without an error.
@@ -206,6 +226,42 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         pause,
         resume,
     }
+}
+
+/// Whether the browser says it is offline.
+fn is_offline() -> bool {
+    web_sys::window().is_some_and(|window| !window.navigator().on_line())
+}
+
+/// Shows `Offline` while the browser is offline; once it is back, `Open` if the connection
+/// survived (no `open` event will come then), `Reconnecting` otherwise (the EventSource
+/// reconnects by itself). A stream that is closed or paused stays so.
+fn follow_network(
+    state: ReadSignal<ConnectionState>,
+    set_state: WriteSignal<ConnectionState>,
+    source_state: Signal<ConnectionReadyState>,
+) {
+    let offline = window_event_listener(leptos::ev::offline, move |_| {
+        if state.get_untracked().is_listening()
+            || state.get_untracked() == ConnectionState::Reconnecting
+        {
+            set_state.set(ConnectionState::Offline);
+        }
+    });
+    let online = window_event_listener(leptos::ev::online, move |_| {
+        if state.get_untracked() == ConnectionState::Offline {
+            let survived = source_state.get_untracked() == ConnectionReadyState::Open;
+            set_state.set(if survived {
+                ConnectionState::Open
+            } else {
+                ConnectionState::Reconnecting
+            });
+        }
+    });
+    on_cleanup(move || {
+        offline.remove();
+        online.remove();
+    });
 }
 
 /// How long the link may be silent before it counts as dead: 2.5 × the longer of the

@@ -92,6 +92,7 @@ test('the page renders on the server and in the browser', async ({ page, request
   await expect(state(page)).toHaveAttribute('data-state', /^(connecting|open)$/);
   await expect(page.locator('table[data-testid="names"] thead th')).toHaveCount(2);
   await expect(page.getByTestId('skipped')).toHaveCount(0);
+  await expect(page.getByTestId('no-js'), 'hydration removes the no-JavaScript notice').toHaveCount(0);
 });
 
 test('the first HTML already holds the latest event, also without JavaScript', async ({ browser, request }) => {
@@ -110,6 +111,9 @@ test('the first HTML already holds the latest event, also without JavaScript', a
     await page.goto('/');
     await expect(rows(page)).toHaveCount(10);
     await expect(index(page)).toHaveText(/^\d+$/);
+    const notice = page.getByTestId('no-js');
+    await expect(notice, 'without JavaScript the page says so').toBeVisible();
+    await expect(notice.getByRole('link', { name: 'Refresh' })).toHaveAttribute('href', '/');
   } finally {
     await context.close();
   }
@@ -164,6 +168,7 @@ test.describe('when the server ends the stream', () => {
   test('its close event turns the state closed and the last index stays', async ({ page, request }) => {
     await page.goto('/');
     await expect(state(page)).toHaveAttribute('data-state', 'closed', { timeout: 10_000 });
+    await expect(state(page), 'the badge says who closed it').toContainText('closed by server');
     await expect(index(page)).toHaveText('3');
     await expect(rows(page)).toHaveCount(10);
 
@@ -202,6 +207,21 @@ test.describe('when the server goes away', () => {
     expect(changes, 'DOM changes while waiting to reconnect').toEqual([]);
     await expect(state(page)).toHaveAttribute('data-state', 'reconnecting');
     await expect(rows(page)).toHaveCount(10);
+  });
+});
+
+test.describe('when the browser goes offline', () => {
+  test.use({ serverArgs: ['--interval-ms', String(DEFAULT_INTERVAL_MS), '--retry-ms', '300'] });
+
+  test('the badge says offline, then the stream comes back', async ({ page, context }) => {
+    await page.goto('/');
+    await expect(state(page)).toHaveAttribute('data-state', 'open');
+    await context.setOffline(true);
+    await expect(state(page)).toHaveAttribute('data-state', 'offline');
+    await context.setOffline(false);
+    await expect(state(page)).toHaveAttribute('data-state', 'open', { timeout: 10_000 });
+    const before = await currentIndex(page);
+    await expect.poll(() => currentIndex(page), { message: 'events flow again' }).toBeGreaterThan(before);
   });
 });
 
