@@ -225,6 +225,28 @@ test.describe('when the browser goes offline', () => {
   });
 });
 
+test('an event that cannot be read is skipped with a notice, and the stream goes on', async ({ page }) => {
+  // The real server never sends malformed data, so this one stream is written by hand.
+  const list = (offset: number) =>
+    Array.from({ length: 10 }, (_, i) => ({ name: nameAt(i + offset), value: i + offset }));
+  const event = (index: number, data: string) => `retry: 60000\nid: 7-${index}\ndata: ${data}\n\n`;
+  const good = (index: number) => event(index, JSON.stringify({ list: list(index * 10), info: '2026-11-24T10:00:00.000Z', index }));
+  await page.route('**/sse*', (route) =>
+    route.fulfill({
+      status: 200,
+      headers: { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' },
+      body: good(1) + event(2, '{"list": not json') + good(3) + event(4, '{"index":4}'),
+    }),
+  );
+  await page.goto('/');
+  // Event 3 was shown after event 2 was skipped; event 4 lacks fields and is skipped too.
+  await expect(index(page)).toHaveText('3');
+  await expect(page.getByTestId('skipped')).toBeVisible();
+  await expect(page.getByTestId('skipped')).toContainText('missing field');
+  const values = await rows(page).evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-value')));
+  expect(values).toEqual(list(30).map((entry) => String(entry.value)));
+});
+
 test('an unknown path is a 404 page', async ({ page }) => {
   const response = await page.goto('/no-such-page');
   expect(response?.status()).toBe(404);
