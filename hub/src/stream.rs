@@ -48,9 +48,8 @@ impl Subscription {
         let Subscription { backlog, mut live, metrics, counted, .. } = self;
         let StreamOptions { retry, heartbeat, limit, stop } = options;
         let retry = frame::retry(retry);
-        stream! {
-            // Moved in, so the subscriber leaves the gauge only when its stream is dropped.
-            let _counted = counted;
+        let counts = metrics.clone();
+        let frames = stream! {
             let mut backlog = backlog.into_iter();
             let mut heartbeat = interval_at(Instant::now() + heartbeat, heartbeat);
             let mut delivered = 0;
@@ -62,45 +61,44 @@ impl Subscription {
                     None => tokio::select! {
                         biased;
                         _ = stop.cancelled() => Next::End,
-                        item = live.recv() => next_live(item, &metrics),
+                        item = live.recv() => next_live(item, &counts),
                         _ = heartbeat.tick() => Next::Ping,
                     },
                 };
                 match next {
-                    // Counted as handed over: once yielded, the bytes are the connection's.
                     Next::Event(id, frame) => {
-                        metrics.delivered.inc();
-                        metrics.sent(&retry);
-                        metrics.sent(&frame);
-                        yield Ok(retry.clone());
-                        yield Ok(frame);
+                        counts.delivered.inc();
+                        yield retry.clone();
+                        yield frame;
                         last_id = Some(id);
                         delivered += 1;
                         if limit.is_some_and(|limit| delivered == limit.get()) {
                             let reason = format!("this connection's limit of {delivered} events was reached");
-                            let close = frame::named(CLOSE_EVENT, &reason);
-                            metrics.sent(&close);
-                            yield Ok(close);
+                            yield frame::named(CLOSE_EVENT, &reason);
                             break;
                         }
                     }
-                    Next::Notice(frame) => {
-                        metrics.sent(&frame);
-                        yield Ok(frame);
-                    }
+                    Next::Notice(frame) => yield frame,
                     Next::Close(frame) => {
-                        metrics.sent(&frame);
-                        yield Ok(frame);
+                        yield frame;
                         break;
                     }
                     Next::Ping => {
                         let last = last_id.map(|id: EventId| id.to_string()).unwrap_or_default();
-                        let ping = frame::named(PING_EVENT, &last);
-                        metrics.sent(&ping);
-                        yield Ok(ping);
+                        yield frame::named(PING_EVENT, &last);
                     }
                     Next::End => break,
                 }
+            }
+        };
+        // Every frame leaves through here, so bytes are counted in one place, as they are
+        // handed to the connection.
+        stream! {
+            // Moved in, so the subscriber leaves the gauge only when its stream is dropped.
+            let _counted = counted;
+            for await frame in frames {
+                metrics.sent(&frame);
+                yield Ok(frame);
             }
         }
     }
