@@ -119,8 +119,7 @@ pub struct LiveNames {
 /// `Connecting` on the server.
 pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let PageSeed { rendered, interval_ms, heartbeat_ms } = seed;
-    let last_id = RwSignal::new(rendered.as_ref().map(|rendered| rendered.id.clone()));
-    let (url, set_url) = signal(stream_url(last_id.get_untracked().as_deref()));
+    let (url, set_url) = signal(stream_url(rendered.as_ref().map(|r| r.id.as_str())));
     let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event)).collect();
     let (latest, set_latest) = signal(rendered.map(|rendered| rendered.event));
     let (state, set_state) = signal(ConnectionState::Connecting);
@@ -165,7 +164,6 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
             "message" => match parse_message(event) {
                 Ok((id, names)) => {
                     append(log_entry(&id, &names));
-                    last_id.set(Some(id));
                     set_latest.set(Some(names));
                     set_skipped.set(None);
                     set_received.update(|count| *count += 1);
@@ -193,7 +191,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let resume = Callback::new(move |()| {
         set_state.set(ConnectionState::Connecting);
         last_sign.set_value(js_sys::Date::now());
-        let from_last = stream_url(last_id.get_untracked().as_deref());
+        let from_last = log.with_untracked(|log| stream_url(last_event_id(log)));
         if url.get_untracked() == from_last {
             open();
         } else {
@@ -226,6 +224,15 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         pause,
         resume,
     }
+}
+
+/// The id of the newest event in the log: the log only drops its oldest entries, so this is
+/// the last event the page received (or was rendered with).
+fn last_event_id(log: &VecDeque<LogEntry>) -> Option<&str> {
+    log.iter().rev().find_map(|entry| match entry {
+        LogEntry::Event { id, .. } => Some(id.as_str()),
+        LogEntry::Gap { .. } => None,
+    })
 }
 
 /// Whether the browser says it is offline.
@@ -321,6 +328,15 @@ mod tests {
             ConnectionState::Reconnecting
         );
         assert_eq!(ConnectionState::after_error(EventSource::CLOSED), ConnectionState::Closed);
+    }
+
+    #[test]
+    fn the_last_event_id_skips_gaps() {
+        let event = |id: &str| LogEntry::Event { id: id.into(), info: String::new() };
+        let gap = LogEntry::Gap { first_available: "9-1".into() };
+        assert_eq!(last_event_id(&VecDeque::new()), None);
+        assert_eq!(last_event_id(&VecDeque::from([event("1-4"), gap.clone()])), Some("1-4"));
+        assert_eq!(last_event_id(&VecDeque::from([gap, event("9-5")])), Some("9-5"));
     }
 
     #[test]
