@@ -6,6 +6,7 @@
 //! as CSS properties: SVG attributes do not transition, CSS properties do.
 
 use crate::event::NamesEvent;
+use crate::i18n::Texts;
 use leptos::prelude::*;
 
 /// The viewBox's size; a value of [`MAX_VALUE`] fills the whole height.
@@ -26,7 +27,7 @@ pub fn bar_height(value: u32) -> u32 {
 
 /// The bars of the latest event, in table order; an empty chart before the first event.
 #[component]
-pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
+pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     // Only a change in the number of rows recreates the bars; every other event restyles them.
     let count = Memo::new(move |_| latest.with(|event| event.as_ref().map_or(0, |e| e.list.len())));
     let bars = move || (0..count.get()).map(|position| bar(latest, position)).collect_view();
@@ -35,10 +36,9 @@ pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
             class="chart"
             data-testid="chart"
             role="img"
-            aria-label="Bar chart of the latest 10 values, in table order"
+            aria-label=texts.chart
             viewBox=format!("0 0 {WIDTH} {HEIGHT}")
         >
-            <title>"The latest 10 values as bars, in table order (0 to 567)"</title>
             {bars}
         </svg>
     }

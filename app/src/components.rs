@@ -1,46 +1,72 @@
-//! The page's pieces; each reads the signals of [`crate::live::LiveNames`].
+//! The page's pieces; each reads the signals of [`crate::live::LiveNames`] and shows the
+//! strings of one language ([`crate::i18n::Texts`]).
 
-use crate::event::NamesEvent;
-use crate::live::{ConnectionState, LiveNames, LogEntry};
+use crate::event::{NameEntry, NamesEvent};
+use crate::i18n::{LANG_COOKIE, Lang, Texts, split_at_number};
+use crate::live::{ConnectionState, LiveNames, LogEntry, Role};
 use leptos::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
 
-/// The connection state in words (with `data-state` for tests and styling), events received,
-/// reconnects so far, and how long ago the latest event arrived.
+/// The connection state in words (with `data-state` and `data-role` for tests and styling),
+/// the next attempt's countdown while reconnecting, events received, reconnects so far, how
+/// long ago the latest event arrived, and whether the connection is shared between tabs.
 #[component]
-pub fn ConnectionBadge(live: LiveNames) -> impl IntoView {
-    let state = live.state;
+pub fn ConnectionBadge(live: LiveNames, texts: &'static Texts) -> impl IntoView {
+    let status = live.status;
+    let state = Memo::new(move |_| status.get().state);
+    let now = use_clock();
+    let retry_in = move || {
+        let retry_by =
+            status.get().retry_by.filter(|_| state.get() == ConnectionState::Reconnecting)?;
+        let seconds = ((retry_by - now.get()?) / 1000.0).ceil();
+        (seconds > 0.0).then(|| counted(texts.next_attempt, "retry-in", seconds as u64))
+    };
+    let silent_reopens = move || {
+        let reopened = status.get().silent_reopens;
+        (reopened > 0).then(|| counted(texts.silent_reopens, "silent-reopens", reopened))
+    };
+    let updated_ago = move || {
+        // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
+        let seconds = ((now.get()? - live.received_at.get()?).max(0.0) / 1000.0) as u64;
+        Some(counted(texts.updated_ago, "updated-ago", seconds))
+    };
+    let sharing = move || match live.role.get() {
+        Role::Leader => Some(texts.leader),
+        Role::Follower => Some(texts.follower),
+        Role::Solo => None,
+    };
     view! {
-        <div class="badge" data-testid="state" data-state=move || state.get().as_str()>
-            // Announced to screen readers when it changes; the counts below are not, as they
-            // change with every event.
-            <p role="status" aria-live="polite">
-                "Connection: " <strong>{move || state.get().label()}</strong>
+        <div class="badge" data-testid="state" data-state=move || state.get().as_str() data-role=move || live.role.get().as_str()>
+            <p>
+                // Announced to screen readers when it changes; the counts and the countdown
+                // are not, as they change every second or with every event.
+                <span role="status" aria-live="polite">
+                    {texts.connection} <strong>{move || state.get().label(texts)}</strong>
+                </span>
+                {retry_in}
             </p>
             <p class="counts">
-                <span data-testid="received">{live.received}</span> " events received · "
-                <span data-testid="reconnects">{live.reconnects}</span> " reconnects"
-                {move || {
-                    let reopened = live.silent_reopens.get();
-                    (reopened > 0).then(|| {
-                        view! {
-                            " · reopened " <span data-testid="silent-reopens">{reopened}</span>
-                            " silent links"
-                        }
-                    })
-                }}
-                <UpdatedAgo received_at=live.received_at/>
+                {counted(texts.received, "received", live.received)}
+                {counted(texts.reconnects, "reconnects", move || status.get().reconnects)}
+                {silent_reopens}
+                {updated_ago}
             </p>
+            <p class="sharing">{sharing}</p>
         </div>
     }
 }
 
-/// " · updated N s ago", ticking every second, once an event has arrived.
-#[component]
-fn UpdatedAgo(received_at: ReadSignal<Option<f64>>) -> impl IntoView {
+/// `template` with its `{n}` replaced by `value`, in an element tests find by `testid`.
+fn counted(template: &'static str, testid: &'static str, value: impl IntoView) -> impl IntoView {
+    let (before, after) = split_at_number(template);
+    view! { {before} <span data-testid=testid>{value}</span> {after} }
+}
+
+/// `Date.now()`, updated every second; `None` on the server, which renders no times.
+fn use_clock() -> ReadSignal<Option<f64>> {
     let (now, set_now) = signal(None::<f64>);
-    // Effects run only in the browser, so the server renders nothing here.
+    // Effects run only in the browser.
     Effect::new(move |_| {
         let tick = move || set_now.set(Some(js_sys::Date::now()));
         tick();
@@ -51,21 +77,35 @@ fn UpdatedAgo(received_at: ReadSignal<Option<f64>>) -> impl IntoView {
             }
         });
     });
-    move || {
-        // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
-        let seconds = ((now.get()? - received_at.get()?).max(0.0) / 1000.0) as u64;
-        Some(view! { " · updated " <span data-testid="updated-ago">{seconds}</span> " s ago" })
-    }
+    now
 }
 
-/// Pauses the stream, or resumes it from the last event received.
+/// Pauses this tab, or resumes it from the last event it showed.
 #[component]
-pub fn PauseToggle(live: LiveNames) -> impl IntoView {
-    let paused = move || live.state.get() == ConnectionState::Paused;
+pub fn PauseToggle(live: LiveNames, texts: &'static Texts) -> impl IntoView {
+    let paused = move || live.status.get().state == ConnectionState::Paused;
     let toggle = move |_| if paused() { live.resume.run(()) } else { live.pause.run(()) };
     view! {
         <button type="button" data-testid="pause-toggle" aria-pressed=move || paused().to_string() on:click=toggle>
-            {move || if paused() { "Resume" } else { "Pause" }}
+            {move || if paused() { texts.resume } else { texts.pause }}
+        </button>
+    }
+}
+
+/// Switches the page to the other language, and remembers the choice in a cookie so the
+/// server renders the next page in it too.
+#[component]
+pub fn LanguageToggle(lang: RwSignal<Lang>, texts: &'static Texts) -> impl IntoView {
+    let other = lang.get_untracked().other();
+    let switch = move |_| {
+        let cookie =
+            format!("{LANG_COOKIE}={}; path=/; max-age=31536000; samesite=lax", other.code());
+        let _ = js_sys::Reflect::set(&document(), &"cookie".into(), &cookie.into());
+        lang.set(other);
+    };
+    view! {
+        <button type="button" class="language" data-testid="language-toggle" lang=other.code() on:click=switch>
+            {texts.switch_language}
         </button>
     }
 }
@@ -73,7 +113,7 @@ pub fn PauseToggle(live: LiveNames) -> impl IntoView {
 /// Shown by the server and removed once the page hydrates: without JavaScript the table is
 /// the one the page was rendered with, so offer a refresh.
 #[component]
-pub fn NoScriptNotice() -> impl IntoView {
+pub fn NoScriptNotice(texts: &'static Texts) -> impl IntoView {
     let (hydrated, set_hydrated) = signal(false);
     // Effects run only in the browser, after hydration.
     Effect::new(move |_| set_hydrated.set(true));
@@ -81,9 +121,7 @@ pub fn NoScriptNotice() -> impl IntoView {
         (!hydrated.get()).then(|| {
             view! {
                 <p class="notice" data-testid="no-js">
-                    "Live updates need JavaScript; this is the table as of loading the page. "
-                    <a href="/">"Refresh"</a>
-                    " for the latest names."
+                    {texts.no_js} <a href="/">{texts.refresh}</a> {texts.no_js_after}
                 </p>
             }
         })
@@ -92,18 +130,18 @@ pub fn NoScriptNotice() -> impl IntoView {
 
 /// Index and generation time of the latest event.
 #[component]
-pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
+pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     view! {
         <p class="latest" data-testid="latest">
             {move || match latest.get() {
                 Some(event) => {
                     view! {
-                        "Event #" <span data-testid="index">{event.index}</span> " at "
+                        {texts.event_number} <span data-testid="index">{event.index}</span> {texts.at}
                         <time datetime=event.info.clone()>{event.info.clone()}</time>
                     }
                         .into_any()
                 }
-                None => "Waiting for the first event…".into_any(),
+                None => texts.waiting.into_any(),
             }}
         </p>
     }
@@ -111,48 +149,59 @@ pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
 
 /// Shown while the latest data event could not be read; the stream goes on.
 #[component]
-pub fn SkippedNotice(skipped: ReadSignal<Option<String>>) -> impl IntoView {
+pub fn SkippedNotice(skipped: ReadSignal<Option<String>>, texts: &'static Texts) -> impl IntoView {
     move || {
         skipped.get().map(|reason| {
-            view! {
-                <p class="error" role="alert" data-testid="skipped">
-                    "Skipped an event that could not be read: " {reason}
-                </p>
-            }
+            view! { <p class="error" role="alert" data-testid="skipped">{texts.skipped} {reason}</p> }
         })
     }
 }
 
-/// The events and gaps the page received, newest last; `data-id` on each event for tests.
+/// The last events and gaps this tab received, oldest first, collapsed until opened:
+/// `data-id` on each event for tests, and each event's delivery delay.
 #[component]
-pub fn EventLog(log: ReadSignal<VecDeque<LogEntry>>) -> impl IntoView {
-    let entries = move || log.get().into_iter().map(log_line).collect_view();
+pub fn EventLog(log: ReadSignal<VecDeque<LogEntry>>, texts: &'static Texts) -> impl IntoView {
+    let rows = move || log.get().into_iter().map(|entry| log_row(entry, texts)).collect_view();
     view! {
         <details class="log">
-            <summary>"Event log"</summary>
-            <ol data-testid="event-log">{entries}</ol>
+            <summary>{texts.log}</summary>
+            <table data-testid="event-log">
+                <thead>
+                    <tr>
+                        <th scope="col">{texts.log_id}</th>
+                        <th scope="col">{texts.log_time}</th>
+                        <th scope="col">{texts.log_delay}</th>
+                    </tr>
+                </thead>
+                <tbody>{rows}</tbody>
+            </table>
         </details>
     }
 }
 
-fn log_line(entry: LogEntry) -> impl IntoView {
+fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
     match entry {
-        LogEntry::Event { id, info } => {
-            let (shown_id, shown_time) = (id.clone(), info.clone());
+        LogEntry::Event { id, info, delay_ms } => {
+            let shown_id = id.clone();
+            // The time of day is enough here; the full timestamp is in `datetime`.
+            let time_of_day = info.get(11..23).unwrap_or(&info).to_string();
+            let delay = delay_ms.map(|ms| counted(texts.delay_ms, "delay", ms));
             view! {
-                <li data-kind="event" data-id=id>
-                    <code>{shown_id}</code> " " <time datetime=info>{shown_time}</time>
-                </li>
+                <tr data-kind="event" data-id=id>
+                    <td><code>{shown_id}</code></td>
+                    <td><time datetime=info>{time_of_day}</time></td>
+                    <td>{delay}</td>
+                </tr>
             }
             .into_any()
         }
         LogEntry::Gap { first_available } => {
+            let (before, after) = split_at_number(texts.gap);
             let shown = first_available.clone();
             view! {
-                <li class="gap" data-kind="gap" data-first=first_available>
-                    "Gap: events before " <code>{shown}</code>
-                    " were no longer available; showing the latest."
-                </li>
+                <tr class="gap" data-kind="gap" data-first=first_available>
+                    <td colspan="3">{before} <code>{shown}</code> {after}</td>
+                </tr>
             }
             .into_any()
         }
@@ -163,9 +212,9 @@ fn log_line(entry: LogEntry) -> impl IntoView {
 /// same position in the previous event is marked `changed` for this event. The first event
 /// has no predecessor, so the server-rendered rows (and their hydration) are never marked.
 #[component]
-pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
+pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     // The rows shown before this render, replaced by this render's in the same place.
-    let previous = StoredValue::new(Vec::<crate::event::NameEntry>::new());
+    let previous = StoredValue::new(Vec::<NameEntry>::new());
     let rows = move || {
         let list = latest.get().map(|event| event.list).unwrap_or_default();
         let before = previous
@@ -188,8 +237,8 @@ pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>) -> impl IntoView {
         <table class="names" data-testid="names">
             <thead>
                 <tr>
-                    <th scope="col">"Name"</th>
-                    <th scope="col">"Value"</th>
+                    <th scope="col">{texts.name}</th>
+                    <th scope="col">{texts.value}</th>
                 </tr>
             </thead>
             <tbody>{rows}</tbody>

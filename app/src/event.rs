@@ -1,6 +1,7 @@
 //! The JSON payload of each data event, defined once here and used by both the server and
 //! the WASM page. Event ids and event names are the stream's protocol: see `sse_hub`.
 
+use crate::i18n::Lang;
 use serde::{Deserialize, Serialize};
 
 /// One table row: a name and the position in the surname string it was built from.
@@ -30,7 +31,8 @@ pub struct RenderedEvent {
 }
 
 /// What the server gives the page to start with, computed per request and carried into
-/// hydration: the event it was rendered with, and the stream's pace for dead-link detection.
+/// hydration: the event it was rendered with, the stream's pace for dead-link detection, and
+/// the language.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageSeed {
     pub rendered: Option<RenderedEvent>,
@@ -38,6 +40,11 @@ pub struct PageSeed {
     pub interval_ms: u64,
     /// Milliseconds between heartbeats.
     pub heartbeat_ms: u64,
+    /// The longest `retry:` the server sends (it jitters each connection's): the browser
+    /// tries again within this many milliseconds of a dropped connection.
+    pub retry_max_ms: u64,
+    /// The language the page is rendered in.
+    pub lang: Lang,
 }
 
 #[cfg(test)]

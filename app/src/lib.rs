@@ -2,20 +2,26 @@
 //! browser (hydration, feature `hydrate`).
 //!
 //! - [`event`]: the types that cross the wire (payload, event id).
-//! - [`live`]: the `EventSource` subscription as signals.
-//! - [`components`]: the table and status pieces of the page.
+//! - [`live`]: the `EventSource` subscription as signals; [`tabs`]: one connection shared
+//!   by all of a browser's tabs.
+//! - [`components`] and [`chart`]: the table, chart and status pieces of the page.
+//! - [`i18n`]: every string the page shows, in English and Chinese.
 
 pub mod chart;
 pub mod components;
 pub mod event;
+pub mod i18n;
 pub mod live;
+pub mod tabs;
 
 use components::{
-    ConnectionBadge, EventLog, LatestInfo, NamesTable, NoScriptNotice, PauseToggle, SkippedNotice,
+    ConnectionBadge, EventLog, LanguageToggle, LatestInfo, NamesTable, NoScriptNotice, PauseToggle,
+    SkippedNotice,
 };
 use event::PageSeed;
+use i18n::Lang;
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Html, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{
     StaticSegment,
     components::{Route, Router, Routes},
@@ -26,7 +32,7 @@ use live::use_live_names;
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
         <!DOCTYPE html>
-        <html lang="en">
+        <html>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
@@ -41,11 +47,19 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app's routes: the live table at `/`, a real 404 page everywhere else.
+/// The app's routes: the live table at `/`, a real 404 page everywhere else. The page's seed
+/// and its language are context for every route.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    // Computed on the server (which provides it as context) and sent along in the HTML, so
+    // the hydrated page starts from exactly the event and language the server rendered.
+    let seed = SharedValue::new(|| use_context::<PageSeed>().unwrap_or_default()).into_inner();
+    let lang = RwSignal::new(seed.lang);
+    provide_context(seed);
+    provide_context(lang);
     view! {
+        <Html {..} lang=move || lang.get().code()/>
         <Stylesheet id="leptos" href="/pkg/livenames.css"/>
         <Title text="livenames"/>
         <Router>
@@ -58,23 +72,28 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// The live names table with its connection state.
+/// The live names table with its connection state, in the chosen language.
 #[component]
 fn LivePage() -> impl IntoView {
-    // Computed on the server (which provides it as context) and sent along in the HTML, so
-    // the hydrated page starts from exactly the event the server rendered.
-    let seed = SharedValue::new(|| use_context::<PageSeed>().unwrap_or_default());
-    let live = use_live_names(seed.into_inner());
-    view! {
-        <h1>"livenames"</h1>
-        <NoScriptNotice/>
-        <ConnectionBadge live/>
-        <PauseToggle live/>
-        <LatestInfo latest=live.latest/>
-        <SkippedNotice skipped=live.skipped/>
-        <NamesTable latest=live.latest/>
-        <chart::BarChart latest=live.latest/>
-        <EventLog log=live.log/>
+    let live = use_live_names(expect_context::<PageSeed>());
+    let lang = expect_context::<RwSignal<Lang>>();
+    // A new language renders the page anew; the subscription above carries on.
+    move || {
+        let texts = lang.get().texts();
+        view! {
+            <header>
+                <h1>"livenames"</h1>
+                <LanguageToggle lang texts/>
+            </header>
+            <NoScriptNotice texts/>
+            <ConnectionBadge live texts/>
+            <PauseToggle live texts/>
+            <LatestInfo latest=live.latest texts/>
+            <SkippedNotice skipped=live.skipped texts/>
+            <NamesTable latest=live.latest texts/>
+            <chart::BarChart latest=live.latest texts/>
+            <EventLog log=live.log texts/>
+        }
     }
 }
 
@@ -85,9 +104,13 @@ fn NotFound() -> impl IntoView {
     if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
         response.set_status(http::StatusCode::NOT_FOUND);
     }
+    let texts = use_context::<RwSignal<Lang>>()
+        .map(|lang| lang.get_untracked())
+        .unwrap_or_default()
+        .texts();
     view! {
-        <Title text="Not found · livenames"/>
-        <h1>"Page not found"</h1>
-        <p data-testid="not-found">"There is nothing here. " <a href="/">"Back to the live names"</a></p>
+        <Title text=texts.not_found_title/>
+        <h1>"livenames"</h1>
+        <p data-testid="not-found">{texts.not_found} <a href="/">{texts.back}</a></p>
     }
 }

@@ -1,8 +1,13 @@
-//! The page's subscription: one `EventSource` on `/sse`, its latest event, its state and a
-//! log of what arrived, as reactive signals.
+//! The page's subscription: one `EventSource` on `/sse` per browser, its latest event, its
+//! state and a log of what arrived, as reactive signals.
+//!
+//! One tab holds the connection (see [`crate::tabs`]): it turns what its `EventSource` reports
+//! into [`TabMessage`]s, applies them itself and posts them to the other tabs, which apply the
+//! same messages. Every tab keeps its own log and can pause on its own.
 //!
 //! `leptos-use-event-source` owns the `EventSource` (creation, listeners, `close()` when the
-//! component unmounts). Two of its defaults do not fit and are replaced here:
+//! component unmounts); the URL signal says whether this tab holds one (empty: none). Two of
+//! its defaults do not fit and are replaced here:
 //! - its `ready_state` reports `Closed` after every error, while the browser is often still
 //!   reconnecting; the state below is read from the browser's own `readyState` instead;
 //! - its own reconnect loop is turned off (`ReconnectLimit::Limited(0)`): the browser already
@@ -10,13 +15,16 @@
 //!   exactly), and a `204` must stop the stream for good.
 
 use crate::event::{NamesEvent, PageSeed};
+use crate::i18n::Texts;
+use crate::tabs::TabLink;
 use codee::string::FromToStringCodec;
 use leptos::prelude::*;
 use leptos_use_event_source::{
     ConnectionReadyState, ReconnectLimit, UseEventSourceOnEventReturn, UseEventSourceOptions,
     use_event_source_with_options,
 };
-use sse_hub::{CLOSE_EVENT, GAP_EVENT, PING_EVENT};
+use serde::{Deserialize, Serialize};
+use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT, PING_EVENT};
 use std::collections::VecDeque;
 use std::time::Duration;
 use wasm_bindgen::JsCast;
@@ -26,10 +34,17 @@ use web_sys::{Event, EventSource, MessageEvent};
 pub const STREAM_URL: &str = "/sse";
 
 /// Entries the event log keeps, newest last.
-pub const LOG_LENGTH: usize = 100;
+pub const LOG_LENGTH: usize = 20;
+
+/// Data events the leader keeps to replay to a tab that joins or resumes.
+const REPLAY_LENGTH: usize = 64;
+
+/// Data events a tab holds while paused, or until the leader's replay arrives; older ones are
+/// dropped, and the log then shows a gap.
+const HELD_LENGTH: usize = 1024;
 
 /// The connection state as the browser reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ConnectionState {
     /// The first connection is being made.
     Connecting,
@@ -43,7 +58,7 @@ pub enum ConnectionState {
     ClosedByServer,
     /// The browser is offline; it reconnects once it is back.
     Offline,
-    /// The reader paused the stream; resuming picks up after the last event received.
+    /// The reader paused this tab; resuming picks up after the last event it showed.
     Paused,
 }
 
@@ -62,10 +77,15 @@ impl ConnectionState {
     }
 
     /// The state in words, for the badge.
-    pub fn label(self) -> &'static str {
+    pub fn label(self, texts: &Texts) -> &'static str {
         match self {
-            Self::ClosedByServer => "closed by server",
-            other => other.as_str(),
+            Self::Connecting => texts.connecting,
+            Self::Open => texts.open,
+            Self::Reconnecting => texts.reconnecting,
+            Self::Closed => texts.closed,
+            Self::ClosedByServer => texts.closed_by_server,
+            Self::Offline => texts.offline,
+            Self::Paused => texts.paused,
         }
     }
 
@@ -81,12 +101,71 @@ impl ConnectionState {
     }
 }
 
+/// The connection as the tab holding it sees it; other tabs show the same.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: ConnectionState,
+    /// Times the browser re-established a dropped connection.
+    pub reconnects: u64,
+    /// Times the page found the link silent and reopened it itself.
+    pub silent_reopens: u64,
+    /// While reconnecting: when the browser tries again at the latest (`Date.now()` ms).
+    pub retry_by: Option<f64>,
+}
+
+impl Status {
+    fn new(state: ConnectionState) -> Self {
+        Self { state, reconnects: 0, silent_reopens: 0, retry_by: None }
+    }
+}
+
+/// Which tab holds the connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// This tab has a connection of its own: the browser cannot share one between tabs.
+    Solo,
+    /// This tab holds the connection and shares it with the others.
+    Leader,
+    /// Another tab's connection feeds this one.
+    Follower,
+}
+
+impl Role {
+    /// Stable name for the DOM (`data-role`) and for tests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Solo => "solo",
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+        }
+    }
+
+    fn holds_connection(self) -> bool {
+        self != Self::Follower
+    }
+}
+
+/// What one tab tells the others, and what the connection's holder applies itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum TabMessage {
+    /// A data event as it arrived: its id, its JSON, and when (`Date.now()` ms).
+    Data { id: String, data: String, received_at: f64 },
+    /// The server could not resume: events before `first_available` were skipped.
+    Gap { first_available: String },
+    /// The connection's state changed.
+    Status(Status),
+    /// A tab joined or resumed, having every event up to `after`: the leader replays what it
+    /// kept and says how the connection is.
+    Hello { after: Option<String> },
+}
+
 /// One line of the event log.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LogEntry {
-    /// A data event, by id and the time the server generated it.
-    Event { id: String, info: String },
-    /// The server could not resume: events before `first_available` were skipped.
+    /// A data event: its id, when the server generated it, and how long it took to arrive
+    /// (unknown for the event the page was rendered with).
+    Event { id: String, info: String, delay_ms: Option<i64> },
+    /// Events before `first_available` were skipped.
     Gap { first_available: String },
 }
 
@@ -95,22 +174,20 @@ pub enum LogEntry {
 pub struct LiveNames {
     /// The latest data event, `None` until the first arrives.
     pub latest: ReadSignal<Option<NamesEvent>>,
-    pub state: ReadSignal<ConnectionState>,
+    pub status: ReadSignal<Status>,
+    pub role: ReadSignal<Role>,
     /// Why the most recent data event was skipped, cleared by the next good one.
     pub skipped: ReadSignal<Option<String>>,
     /// The last [`LOG_LENGTH`] events and gaps, oldest first.
     pub log: ReadSignal<VecDeque<LogEntry>>,
-    /// Data events received since the page loaded.
+    /// Data events this tab received since it loaded.
     pub received: ReadSignal<u64>,
-    /// Times the browser re-established a dropped connection.
-    pub reconnects: ReadSignal<u64>,
-    /// Times the page found the link silent and reopened it itself.
-    pub silent_reopens: ReadSignal<u64>,
     /// When the latest data event arrived (`Date.now()`), `None` until one has.
     pub received_at: ReadSignal<Option<f64>>,
-    /// Closes the stream until [`LiveNames::resume`].
+    /// Stops showing events until [`LiveNames::resume`]; a tab holding the connection
+    /// closes it (or hands it to another tab).
     pub pause: Callback<()>,
-    /// Reopens the stream after the last event received, so none in between is lost.
+    /// Shows every event since the pause, then live ones again: none in between is lost.
     pub resume: Callback<()>,
 }
 
@@ -118,19 +195,31 @@ pub struct LiveNames {
 /// any), so nothing published between render and subscribe is lost. Renders as
 /// `Connecting` on the server.
 pub fn use_live_names(seed: PageSeed) -> LiveNames {
-    let PageSeed { rendered, interval_ms, heartbeat_ms } = seed;
-    let (url, set_url) = signal(stream_url(rendered.as_ref().map(|r| r.id.as_str())));
-    let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event)).collect();
+    let PageSeed { rendered, interval_ms, heartbeat_ms, retry_max_ms, .. } = seed;
+    let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event, None)).collect();
     let (latest, set_latest) = signal(rendered.map(|rendered| rendered.event));
-    let (state, set_state) = signal(ConnectionState::Connecting);
+    let (status, set_status) = signal(Status::new(ConnectionState::Connecting));
+    let (role, set_role) = signal(Role::Solo);
     let (skipped, set_skipped) = signal(None::<String>);
     let (log, set_log) = signal::<VecDeque<LogEntry>>(initial_log);
     let (received, set_received) = signal(0_u64);
-    let (reconnects, set_reconnects) = signal(0_u64);
     let (received_at, set_received_at) = signal(None::<f64>);
-    let (silent_reopens, set_silent_reopens) = signal(0_u64);
+    // Empty while this tab holds no connection.
+    let (url, set_url) = signal(String::new());
+    let link = StoredValue::new_local(None::<TabLink>);
+    let replay = StoredValue::new(VecDeque::<TabMessage>::new());
+    // Held while paused, or from saying Hello until the leader's replay ends (its Status):
+    // live events can overtake the replay, so held events are shown in id order.
+    let held = StoredValue::new(VecDeque::<TabMessage>::new());
+    let syncing = StoredValue::new(false);
     // When the stream last showed life (data, ping, gap, open), or was (re)opened.
     let last_sign = StoredValue::new(0.0_f64);
+    let set_state = move |state| set_status.update(|status| status.state = state);
+    let paused = move || status.get_untracked().state == ConnectionState::Paused;
+    let post = move |message: &TabMessage| {
+        let text = serde_json::to_string(message).expect("tab messages encode to JSON");
+        link.with_value(|link| link.iter().for_each(|link| link.post(&text)));
+    };
     let append = move |entry: LogEntry| {
         set_log.update(|log| {
             if log.len() == LOG_LENGTH {
@@ -140,37 +229,100 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         })
     };
 
+    let show_data = move |id: String, data: &str, at: f64| {
+        let previous = log.with_untracked(|log| last_event_id(log).map(str::to_string));
+        match continuity(previous.as_deref(), &id) {
+            Continuity::Repeat => return,
+            Continuity::Jump => append(LogEntry::Gap { first_available: id.clone() }),
+            Continuity::Next => {}
+        }
+        match serde_json::from_str::<NamesEvent>(data) {
+            Ok(names) => {
+                append(log_entry(&id, &names, Some(at)));
+                set_latest.set(Some(names));
+                set_skipped.set(None);
+                set_received.update(|count| *count += 1);
+                set_received_at.set(Some(at));
+            }
+            Err(err) => set_skipped.set(Some(err.to_string())),
+        }
+    };
+
+    let show = move |message: TabMessage| match message {
+        TabMessage::Data { id, data, received_at } => show_data(id, &data, received_at),
+        TabMessage::Gap { first_available } => append(LogEntry::Gap { first_available }),
+        TabMessage::Status(_) | TabMessage::Hello { .. } => {}
+    };
+    let show_held = move || {
+        syncing.set_value(false);
+        let mut messages = Vec::from(held.try_update_value(std::mem::take).unwrap_or_default());
+        messages.sort_by_key(TabMessage::event_id);
+        messages.into_iter().for_each(show);
+    };
+
+    // Every message, from this tab's own connection or another tab's, goes through here.
+    let receive = move |message: TabMessage| match message {
+        TabMessage::Status(leader) => {
+            if role.get_untracked() == Role::Follower && !paused() {
+                set_status.set(leader);
+                if syncing.get_value() {
+                    show_held();
+                }
+            }
+        }
+        TabMessage::Hello { after } => {
+            if role.get_untracked() == Role::Leader {
+                replay.with_value(|kept| {
+                    kept.iter().filter(|m| is_after(m, after.as_deref())).for_each(post)
+                });
+                post(&TabMessage::Status(status.get_untracked()));
+            }
+        }
+        _ if paused() || syncing.get_value() => {
+            held.update_value(|held| push_bounded(held, message, HELD_LENGTH))
+        }
+        _ => show(message),
+    };
+    // What this tab's own connection received: applied here, and shared when leading.
+    let share = move |message: TabMessage| {
+        if role.get_untracked() == Role::Leader {
+            post(&message);
+            replay.update_value(|kept| push_bounded(kept, message.clone(), REPLAY_LENGTH));
+        }
+        receive(message);
+    };
+
     let on_event = move |event: &Event| {
         let Some(source) = event.target().and_then(|t| t.dyn_into::<EventSource>().ok()) else {
             return UseEventSourceOnEventReturn::ProcessMessage;
         };
+        let now = js_sys::Date::now();
         if event.type_() != "error" {
-            last_sign.set_value(js_sys::Date::now());
+            last_sign.set_value(now);
         }
         match event.type_().as_str() {
-            "open" => {
-                if state.get_untracked() == ConnectionState::Reconnecting {
-                    set_reconnects.update(|count| *count += 1);
+            "open" => set_status.update(|status| {
+                if status.state == ConnectionState::Reconnecting {
+                    status.reconnects += 1;
                 }
-                set_state.set(ConnectionState::Open);
-            }
-            "error" if is_offline() => set_state.set(ConnectionState::Offline),
-            "error" => set_state.set(ConnectionState::after_error(source.ready_state())),
+                *status = Status { state: ConnectionState::Open, retry_by: None, ..*status };
+            }),
+            "error" if is_offline() => set_state(ConnectionState::Offline),
+            "error" => set_status.update(|status| {
+                status.state = ConnectionState::after_error(source.ready_state());
+                status.retry_by = (status.state == ConnectionState::Reconnecting)
+                    .then_some(now + retry_max_ms as f64);
+            }),
             CLOSE_EVENT => {
                 source.close();
-                set_state.set(ConnectionState::ClosedByServer);
+                set_state(ConnectionState::ClosedByServer);
             }
-            GAP_EVENT => append(LogEntry::Gap { first_available: message_data(event) }),
-            "message" => match parse_message(event) {
-                Ok((id, names)) => {
-                    append(log_entry(&id, &names));
-                    set_latest.set(Some(names));
-                    set_skipped.set(None);
-                    set_received.update(|count| *count += 1);
-                    set_received_at.set(Some(js_sys::Date::now()));
-                }
-                Err(reason) => set_skipped.set(Some(reason)),
-            },
+            GAP_EVENT => share(TabMessage::Gap { first_available: message_data(event) }),
+            "message" => {
+                let id = event.dyn_ref::<MessageEvent>().map(|m| m.last_event_id());
+                let data = message_data(event);
+                share(TabMessage::Data { id: id.unwrap_or_default(), data, received_at: now });
+            }
             _ => {}
         }
         // Everything the page needs is handled above; the crate's own decoding is not used.
@@ -183,47 +335,148 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         .on_event(on_event);
     let source = use_event_source_with_options::<String, FromToStringCodec>(url, options);
 
-    let (open, close) = (source.open, source.close);
-    let pause = Callback::new(move |()| {
-        close();
-        set_state.set(ConnectionState::Paused);
-    });
-    let resume = Callback::new(move |()| {
-        set_state.set(ConnectionState::Connecting);
+    // Opens this tab's connection after the last event it has.
+    // Stored, so that every closure below that may connect can be `Copy`.
+    let open = StoredValue::new(source.open);
+    let connect = move || {
+        set_state(ConnectionState::Connecting);
         last_sign.set_value(js_sys::Date::now());
         let from_last = log.with_untracked(|log| stream_url(last_event_id(log)));
         if url.get_untracked() == from_last {
-            open();
+            open.with_value(|open| open());
         } else {
             // A new URL reopens the EventSource on it.
             set_url.set(from_last);
         }
-    });
+    };
+    let take_lead = move || {
+        if paused() {
+            return false;
+        }
+        set_role.set(Role::Leader);
+        show_held();
+        connect();
+        true
+    };
+    let request_lead =
+        move || link.with_value(|link| link.iter().for_each(|l| l.request_lead(take_lead)));
+    let hello = move || {
+        syncing.set_value(true);
+        post(&TabMessage::Hello {
+            after: log.with_untracked(|log| last_event_id(log).map(str::to_string)),
+        })
+    };
 
-    follow_network(state, set_state, source.ready_state);
-    let silence_limit = dead_link_after(interval_ms, heartbeat_ms);
-    watch_for_silence(silence_limit, move || {
-        let listening = state.get_untracked().is_listening();
-        let silent_ms = js_sys::Date::now() - last_sign.get_value();
-        if listening && silent_ms > silence_limit.as_millis() as f64 {
-            // Browsers can hang on a half-open TCP connection for minutes without an error.
-            set_silent_reopens.update(|count| *count += 1);
-            resume.run(());
+    // The browser only: join the other tabs, or connect alone where they can't be joined.
+    Effect::new(move |_| {
+        let joined = TabLink::join(move |text| {
+            if let Ok(message) = serde_json::from_str(text) {
+                receive(message);
+            }
+        });
+        match joined {
+            Some(joined) => {
+                set_role.set(Role::Follower);
+                link.set_value(Some(joined));
+                request_lead();
+                hello();
+            }
+            None => connect(),
+        }
+    });
+    on_cleanup(move || link.with_value(|link| link.iter().for_each(TabLink::leave)));
+    // The leader tells the other tabs every change of the connection.
+    Effect::new(move |_| {
+        let status = status.get();
+        if role.get_untracked() == Role::Leader {
+            post(&TabMessage::Status(status));
         }
     });
 
-    LiveNames {
-        latest,
-        state,
-        skipped,
-        log,
-        received,
-        reconnects,
-        silent_reopens,
-        received_at,
-        pause,
-        resume,
+    let pause = Callback::new(move |()| {
+        if role.get_untracked() == Role::Leader {
+            link.with_value(|link| link.iter().for_each(TabLink::release));
+            set_role.set(Role::Follower);
+        }
+        set_url.set(String::new());
+        set_state(ConnectionState::Paused);
+    });
+    let resume = Callback::new(move |()| {
+        set_state(ConnectionState::Connecting);
+        match role.get_untracked() {
+            Role::Solo => {
+                show_held();
+                connect();
+            }
+            _ => {
+                request_lead();
+                hello();
+            }
+        }
+    });
+
+    follow_network(role, status, set_state, source.ready_state);
+    let silence_limit = dead_link_after(interval_ms, heartbeat_ms);
+    watch_for_silence(silence_limit, move || {
+        let holds = role.get_untracked().holds_connection();
+        let listening = status.get_untracked().state.is_listening();
+        let silent_ms = js_sys::Date::now() - last_sign.get_value();
+        if holds && listening && silent_ms > silence_limit.as_millis() as f64 {
+            // Browsers can hang on a half-open TCP connection for minutes without an error.
+            set_status.update(|status| status.silent_reopens += 1);
+            connect();
+        }
+    });
+
+    LiveNames { latest, status, role, skipped, log, received, received_at, pause, resume }
+}
+
+/// How an event id follows the last one shown.
+#[derive(Debug, PartialEq, Eq)]
+enum Continuity {
+    /// The next event, the first, or one of a new run of the server (which says so itself).
+    Next,
+    /// Already shown: a replay to a tab that had it.
+    Repeat,
+    /// Events between were missed (a paused tab's queue overflowed, or a replay fell short).
+    Jump,
+}
+
+fn continuity(previous: Option<&str>, id: &str) -> Continuity {
+    let (Some(previous), Ok(id)) =
+        (previous.and_then(|p| p.parse::<EventId>().ok()), id.parse::<EventId>())
+    else {
+        return Continuity::Next;
+    };
+    match (id.epoch == previous.epoch, id.index) {
+        (false, _) => Continuity::Next,
+        (true, index) if index <= previous.index => Continuity::Repeat,
+        (true, index) if index == previous.index + 1 => Continuity::Next,
+        (true, _) => Continuity::Jump,
     }
+}
+
+impl TabMessage {
+    /// The id of a data event, or the first id after a gap.
+    fn event_id(&self) -> Option<EventId> {
+        match self {
+            Self::Data { id, .. } | Self::Gap { first_available: id } => id.parse().ok(),
+            Self::Status(_) | Self::Hello { .. } => None,
+        }
+    }
+}
+
+/// Whether a kept message is a data event after `id` (all of them when `id` is `None`).
+fn is_after(message: &TabMessage, id: Option<&str>) -> bool {
+    let TabMessage::Data { id: kept, .. } = message else { return false };
+    continuity(id, kept) != Continuity::Repeat
+}
+
+fn push_bounded<T>(queue: &mut VecDeque<T>, item: T, limit: usize) {
+    if queue.len() == limit {
+        queue.pop_front();
+    }
+    queue.push_back(item);
 }
 
 /// The id of the newest event in the log: the log only drops its oldest entries, so this is
@@ -240,29 +493,28 @@ fn is_offline() -> bool {
     web_sys::window().is_some_and(|window| !window.navigator().on_line())
 }
 
-/// Shows `Offline` while the browser is offline; once it is back, `Open` if the connection
-/// survived (no `open` event will come then), `Reconnecting` otherwise (the EventSource
-/// reconnects by itself). A stream that is closed or paused stays so.
+/// In the tab holding the connection: shows `Offline` while the browser is offline; once it
+/// is back, `Open` if the connection survived (no `open` event will come then),
+/// `Reconnecting` otherwise (the EventSource reconnects by itself). A stream that is closed
+/// or paused stays so. Other tabs show what the holder tells them.
 fn follow_network(
-    state: ReadSignal<ConnectionState>,
-    set_state: WriteSignal<ConnectionState>,
+    role: ReadSignal<Role>,
+    status: ReadSignal<Status>,
+    set_state: impl Fn(ConnectionState) + Clone + 'static,
     source_state: Signal<ConnectionReadyState>,
 ) {
+    let state = move || status.get_untracked().state;
+    let holds = move || role.get_untracked().holds_connection();
+    let set_offline = set_state.clone();
     let offline = window_event_listener(leptos::ev::offline, move |_| {
-        if state.get_untracked().is_listening()
-            || state.get_untracked() == ConnectionState::Reconnecting
-        {
-            set_state.set(ConnectionState::Offline);
+        if holds() && (state().is_listening() || state() == ConnectionState::Reconnecting) {
+            set_offline(ConnectionState::Offline);
         }
     });
     let online = window_event_listener(leptos::ev::online, move |_| {
-        if state.get_untracked() == ConnectionState::Offline {
+        if holds() && state() == ConnectionState::Offline {
             let survived = source_state.get_untracked() == ConnectionReadyState::Open;
-            set_state.set(if survived {
-                ConnectionState::Open
-            } else {
-                ConnectionState::Reconnecting
-            });
+            set_state(if survived { ConnectionState::Open } else { ConnectionState::Reconnecting });
         }
     });
     on_cleanup(move || {
@@ -301,20 +553,16 @@ fn stream_url(last_id: Option<&str>) -> String {
     }
 }
 
-fn log_entry(id: &str, event: &NamesEvent) -> LogEntry {
-    LogEntry::Event { id: id.to_string(), info: event.info.clone() }
+/// A log line for an event received at `received_at` (`Date.now()` ms), if known.
+fn log_entry(id: &str, event: &NamesEvent, received_at: Option<f64>) -> LogEntry {
+    // Date.parse is the browser's; only events received there have a receive time.
+    let delay = received_at.map(|at| at - js_sys::Date::parse(&event.info));
+    let delay_ms = delay.filter(|delay| delay.is_finite()).map(|delay| delay as i64);
+    LogEntry::Event { id: id.to_string(), info: event.info.clone(), delay_ms }
 }
 
 fn message_data(event: &Event) -> String {
     event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()).unwrap_or_default()
-}
-
-/// Reads a data event's id and JSON; the error says why it could not be used.
-fn parse_message(event: &Event) -> Result<(String, NamesEvent), String> {
-    let message = event.dyn_ref::<MessageEvent>().ok_or("the event carried no message")?;
-    let data = message.data().as_string().ok_or("the event carried no text")?;
-    let names = serde_json::from_str(&data).map_err(|err| err.to_string())?;
-    Ok((message.last_event_id(), names))
 }
 
 #[cfg(test)]
@@ -332,11 +580,30 @@ mod tests {
 
     #[test]
     fn the_last_event_id_skips_gaps() {
-        let event = |id: &str| LogEntry::Event { id: id.into(), info: String::new() };
+        let event =
+            |id: &str| LogEntry::Event { id: id.into(), info: String::new(), delay_ms: None };
         let gap = LogEntry::Gap { first_available: "9-1".into() };
         assert_eq!(last_event_id(&VecDeque::new()), None);
         assert_eq!(last_event_id(&VecDeque::from([event("1-4"), gap.clone()])), Some("1-4"));
         assert_eq!(last_event_id(&VecDeque::from([gap, event("9-5")])), Some("9-5"));
+    }
+
+    #[test]
+    fn ids_are_next_repeated_or_a_jump() {
+        assert_eq!(continuity(None, "1-7"), Continuity::Next);
+        assert_eq!(continuity(Some("1-6"), "1-7"), Continuity::Next);
+        assert_eq!(continuity(Some("1-6"), "2-1"), Continuity::Next, "a new run says so itself");
+        assert_eq!(continuity(Some("1-6"), "1-6"), Continuity::Repeat);
+        assert_eq!(continuity(Some("1-6"), "1-2"), Continuity::Repeat);
+        assert_eq!(continuity(Some("1-6"), "1-9"), Continuity::Jump);
+        assert_eq!(continuity(Some("1-6"), "junk"), Continuity::Next);
+    }
+
+    #[test]
+    fn a_bounded_queue_drops_its_oldest() {
+        let mut queue = VecDeque::new();
+        (1..=5).for_each(|n| push_bounded(&mut queue, n, 3));
+        assert_eq!(queue, [3, 4, 5]);
     }
 
     #[test]

@@ -52,7 +52,8 @@ async function changesDuring(page: Page, ms: number): Promise<string[]> {
     const observer = new MutationObserver((records) => {
       for (const record of records) {
         const target = record.target instanceof Element ? record.target : record.target.parentElement;
-        if (target?.closest('[data-testid="updated-ago"]')) continue;
+        // Clocks tick: "updated N s ago" and the countdown to the next attempt.
+        if (target?.closest('[data-testid="updated-ago"], [data-testid="retry-in"]')) continue;
         changes.push(`${record.type} on ${target?.outerHTML.slice(0, 120) ?? '?'}`);
       }
     });

@@ -2,28 +2,13 @@
 // it received (its event log) show exactly what reached it.
 
 import type { Page } from '@playwright/test';
+import { lastIndex, logEntries, parseId, recordLog } from './log';
 import { startProxy } from './proxy';
 import { expect, test } from './server';
 
 const state = (page: Page) => page.getByTestId('state');
 
-/** The page's event log: every data event's id, and every gap, in arrival order. */
-async function logEntries(page: Page) {
-  return page.locator('[data-testid="event-log"] li').evaluateAll((items) =>
-    items.map((li) => ({ kind: li.getAttribute('data-kind'), id: li.getAttribute('data-id') })),
-  );
-}
-
-function parseId(id: string | null): { epoch: string; index: number } {
-  const match = /^(\d+)-(\d+)$/.exec(id ?? '');
-  if (!match) throw new Error(`not an event id: ${id}`);
-  return { epoch: match[1], index: Number(match[2]) };
-}
-
-async function lastIndex(page: Page): Promise<number> {
-  const events = (await logEntries(page)).filter((entry) => entry.kind === 'event');
-  return events.length === 0 ? 0 : parseId(events[events.length - 1].id).index;
-}
+test.beforeEach(async ({ page }) => recordLog(page));
 
 test.describe('through a network that drops connections', () => {
   test.use({ serverArgs: ['--interval-ms', '200', '--retry-ms', '300'] });

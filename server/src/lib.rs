@@ -21,6 +21,7 @@ pub mod stall;
 
 use app::event::NamesEvent;
 use app::event::{PageSeed, RenderedEvent};
+use app::i18n::Lang;
 use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;
@@ -84,8 +85,14 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    let (hub, pace) = (state.hub.clone(), state.pace);
-    let seed = move || leptos::prelude::provide_context(page_seed(&hub, pace));
+    let (hub, pace, retry) = (state.hub.clone(), state.pace, state.retry);
+    let seed = move || {
+        // leptos_axum provides the request's parts before calling this.
+        let headers =
+            leptos::prelude::use_context::<axum::http::request::Parts>().map(|p| p.headers);
+        let lang = page_language(headers.as_ref());
+        leptos::prelude::provide_context(page_seed(&hub, pace, retry, lang));
+    };
     Router::new()
         .route("/sse", get(sse::stream))
         .route("/healthz", get(ops::health))
@@ -163,8 +170,14 @@ async fn bounded_shutdown(
     }
 }
 
-/// What the page is rendered with: the latest event, and the stream's pace.
-fn page_seed(hub: &Hub<NamesEvent>, pace: Pace) -> PageSeed {
+/// The language a request asked for, by the toggle's cookie or `Accept-Language`.
+fn page_language(headers: Option<&axum::http::HeaderMap>) -> Lang {
+    let header = |name| headers.and_then(|h| h.get(name)).and_then(|v| v.to_str().ok());
+    Lang::negotiate(header(axum::http::header::COOKIE), header(axum::http::header::ACCEPT_LANGUAGE))
+}
+
+/// What the page is rendered with: the latest event, the stream's pace and the language.
+fn page_seed(hub: &Hub<NamesEvent>, pace: Pace, retry: Duration, lang: Lang) -> PageSeed {
     let rendered = hub
         .latest()
         .map(|(id, event)| RenderedEvent { id: id.to_string(), event: (*event).clone() });
@@ -172,6 +185,8 @@ fn page_seed(hub: &Hub<NamesEvent>, pace: Pace) -> PageSeed {
         rendered,
         interval_ms: pace.interval.as_millis() as u64,
         heartbeat_ms: pace.heartbeat.as_millis() as u64,
+        retry_max_ms: sse::longest_retry(retry).as_millis() as u64,
+        lang,
     }
 }
 

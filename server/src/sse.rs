@@ -85,10 +85,18 @@ pub async fn stream(
     Ok(sse_response(body.instrument(span.clone())))
 }
 
-/// `retry` ± up to 20 %, drawn per connection, so that a restart does not bring every
-/// browser back in the same millisecond.
+/// How far each connection's `retry:` may be from `--retry-ms`, as a fraction of it.
+const RETRY_JITTER: f64 = 0.2;
+
+/// `retry` ± up to [`RETRY_JITTER`], drawn per connection, so that a restart does not bring
+/// every browser back in the same millisecond.
 fn jittered(retry: Duration) -> Duration {
-    retry.mul_f64(rand::rng().random_range(0.8..=1.2))
+    retry.mul_f64(rand::rng().random_range(1.0 - RETRY_JITTER..=1.0 + RETRY_JITTER))
+}
+
+/// The longest `retry:` a connection can be sent: the page counts down to it.
+pub fn longest_retry(retry: Duration) -> Duration {
+    retry.mul_f64(1.0 + RETRY_JITTER)
 }
 
 #[cfg(test)]
@@ -131,9 +139,7 @@ mod tests {
     fn jitter_stays_within_a_fifth_and_varies() {
         let retry = Duration::from_secs(10);
         let draws: Vec<Duration> = (0..200).map(|_| jittered(retry)).collect();
-        assert!(
-            draws.iter().all(|d| (Duration::from_secs(8)..=Duration::from_secs(12)).contains(d))
-        );
+        assert!(draws.iter().all(|d| (Duration::from_secs(8)..=longest_retry(retry)).contains(d)));
         assert!(draws.iter().any(|d| *d != draws[0]), "drawn per connection");
     }
 }

@@ -179,6 +179,25 @@ async fn the_page_is_rendered_and_unknown_paths_are_404() {
 }
 
 #[tokio::test]
+async fn the_page_speaks_the_language_asked_for() {
+    let server = TestServer::start(&[]).await;
+    let url = server.url("/");
+    let page = |headers| {
+        let url = url.clone();
+        async move { get(&url, headers).await.text().await.unwrap() }
+    };
+    let chinese = page(&[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")]).await;
+    assert!(chinese.contains(r#"<html lang="zh-CN""#), "{chinese}");
+    assert!(chinese.contains("<th scope=\"col\">名字</th>"), "{chinese}");
+    let english = page(&[("accept-language", "fr, en;q=0.5")]).await;
+    assert!(english.contains(r#"<html lang="en""#), "{english}");
+    assert!(english.contains("<th scope=\"col\">Name</th>"), "{english}");
+    // The toggle's cookie wins over the header.
+    let chosen = page(&[("accept-language", "zh"), ("cookie", "lang=en")]).await;
+    assert!(chosen.contains(r#"<html lang="en""#), "{chosen}");
+}
+
+#[tokio::test]
 async fn first_connection_gets_the_latest_event_at_once() {
     // A long interval: after the first event, nothing new comes for a second.
     let server = TestServer::start(&["--interval-ms", "1000"]).await;

@@ -1,0 +1,59 @@
+// What a page's event log showed over a whole test. The log keeps only the last 20 entries,
+// so an init script records every entry as it appears, in arrival order.
+
+import type { Page } from '@playwright/test';
+
+export interface LogEntry {
+  kind: 'event' | 'gap';
+  /** The event's id, or for a gap the first id available after it. */
+  id: string;
+}
+
+/** Starts recording `page`'s event log; call before `page.goto`. */
+export async function recordLog(page: Page): Promise<void> {
+  await page.addInitScript(() => {
+    const seen: { kind: string; id: string }[] = [];
+    const known = new Set<string>();
+    (window as unknown as { __logSeen: typeof seen }).__logSeen = seen;
+    const take = () => {
+      for (const row of document.querySelectorAll('[data-testid="event-log"] [data-kind]')) {
+        const kind = row.getAttribute('data-kind') ?? '';
+        const id = row.getAttribute(kind === 'gap' ? 'data-first' : 'data-id') ?? '';
+        if (!known.has(kind + id)) {
+          known.add(kind + id);
+          seen.push({ kind, id });
+        }
+      }
+    };
+    // Rows are added until the log is full; after that Leptos rewrites their ids in place.
+    new MutationObserver(take).observe(document, {
+      childList: true,
+      subtree: true,
+      attributeFilter: ['data-id', 'data-first'],
+    });
+  });
+}
+
+/** Every entry the log has shown since `recordLog`, oldest first. */
+export async function logEntries(page: Page): Promise<LogEntry[]> {
+  return page.evaluate(() => (window as unknown as { __logSeen: LogEntry[] }).__logSeen);
+}
+
+export function parseId(id: string | null): { epoch: string; index: number } {
+  const match = /^(\d+)-(\d+)$/.exec(id ?? '');
+  if (!match) throw new Error(`not an event id: ${id}`);
+  return { epoch: match[1], index: Number(match[2]) };
+}
+
+/** The index of the newest event the log has shown, 0 before any. */
+export async function lastIndex(page: Page): Promise<number> {
+  const events = (await logEntries(page)).filter((entry) => entry.kind === 'event');
+  return events.length === 0 ? 0 : parseId(events[events.length - 1].id).index;
+}
+
+/** The indices of the events the log showed, asserting they are one run of consecutive ids. */
+export function consecutive(entries: LogEntry[]): { ok: boolean; indices: number[] } {
+  const indices = entries.filter((e) => e.kind === 'event').map((e) => parseId(e.id).index);
+  const ok = indices.every((index, i) => i === 0 || index === indices[i - 1] + 1);
+  return { ok, indices };
+}

@@ -1,0 +1,90 @@
+// One connection for all tabs: the tabs of one browser elect a leader that holds the only
+// EventSource and shares its events; when it goes, another tab takes over from its last id.
+
+import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
+import { consecutive, lastIndex, logEntries, recordLog } from './log';
+import { expect, test } from './server';
+
+const state = (page: Page) => page.getByTestId('state');
+
+/** The server's open SSE streams, from `/metrics`. */
+async function subscribers(request: APIRequestContext): Promise<number> {
+  const text = await (await request.get('/metrics')).text();
+  const match = /^livenames_sse_subscribers (\d+)$/m.exec(text);
+  if (!match) throw new Error('no livenames_sse_subscribers in /metrics');
+  return Number(match[1]);
+}
+
+async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
+  const tabs: Page[] = [];
+  for (let i = 0; i < count; i++) {
+    const tab = await context.newPage();
+    await recordLog(tab);
+    await tab.goto('/');
+    tabs.push(tab);
+  }
+  return tabs;
+}
+
+async function roles(tabs: Page[]): Promise<(string | null)[]> {
+  return Promise.all(tabs.map((tab) => state(tab).getAttribute('data-role')));
+}
+
+test('eight tabs share one connection, and the next tab takes over from the last id', async ({ context, request }) => {
+  const tabs = await openTabs(context, 8);
+  for (const tab of tabs) await expect(state(tab)).toHaveAttribute('data-state', 'open');
+  expect((await roles(tabs)).sort()).toEqual(['follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'leader']);
+  await expect.poll(() => subscribers(request), { message: 'one stream for all eight tabs' }).toBe(1);
+  for (const tab of tabs) {
+    const before = await lastIndex(tab);
+    await expect.poll(() => lastIndex(tab), { message: 'every tab updates' }).toBeGreaterThan(before);
+  }
+
+  const leader = tabs[(await roles(tabs)).indexOf('leader')];
+  const rest = tabs.filter((tab) => tab !== leader);
+  const atHandover = Math.max(...(await Promise.all(rest.map(lastIndex))));
+  await leader.close();
+  await expect.poll(async () => (await roles(rest)).filter((role) => role === 'leader').length).toBe(1);
+  for (const tab of rest) {
+    await expect.poll(() => lastIndex(tab), { message: 'events flow after the handover' }).toBeGreaterThan(atHandover + 2);
+    await expect(state(tab)).toHaveAttribute('data-state', 'open');
+    const entries = await logEntries(tab);
+    expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap').toEqual([]);
+    const { ok, indices } = consecutive(entries);
+    expect(ok, `consecutive ids across the handover: ${indices.join(',')}`).toBe(true);
+  }
+  await expect.poll(() => subscribers(request), { message: 'still one stream' }).toBe(1);
+});
+
+test('a paused leader hands over, and catches up when it resumes', async ({ context }) => {
+  const [first, second] = await openTabs(context, 2);
+  await expect(state(first)).toHaveAttribute('data-role', 'leader');
+  await expect(state(second)).toHaveAttribute('data-role', 'follower');
+  await expect.poll(() => lastIndex(second)).toBeGreaterThan(0);
+
+  await first.getByTestId('pause-toggle').click();
+  await expect(state(first)).toHaveAttribute('data-state', 'paused');
+  await expect(state(second), 'the other tab takes the connection').toHaveAttribute('data-role', 'leader');
+  const atPause = await lastIndex(first);
+  await expect.poll(() => lastIndex(second)).toBeGreaterThan(atPause + 3);
+  expect(await lastIndex(first), 'nothing shows while paused').toBe(atPause);
+
+  await first.getByTestId('pause-toggle').click();
+  await expect(state(first)).toHaveAttribute('data-state', 'open');
+  await expect(state(first)).toHaveAttribute('data-role', 'follower');
+  await expect.poll(() => lastIndex(first), { message: 'caught up' }).toBeGreaterThanOrEqual(await lastIndex(second));
+  for (const tab of [first, second]) {
+    const { ok, indices } = consecutive(await logEntries(tab));
+    expect(ok, `consecutive ids: ${indices.join(',')}`).toBe(true);
+  }
+});
+
+test('a browser without Web Locks gives each tab a connection of its own', async ({ context, request }) => {
+  await context.addInitScript(() => Object.defineProperty(navigator, 'locks', { value: undefined }));
+  const tabs = await openTabs(context, 2);
+  for (const tab of tabs) {
+    await expect(state(tab)).toHaveAttribute('data-state', 'open');
+    await expect(state(tab)).toHaveAttribute('data-role', 'solo');
+  }
+  await expect.poll(() => subscribers(request)).toBe(2);
+});
