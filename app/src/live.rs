@@ -154,9 +154,11 @@ pub enum TabMessage {
     Gap { first_available: String },
     /// The connection's state changed.
     Status(Status),
-    /// A tab joined or resumed, having every event up to `after`: the leader replays what it
-    /// kept and says how the connection is.
-    Hello { after: Option<String> },
+    /// Tab `tab` joined or resumed, having every event up to `after`: the leader replays what
+    /// it kept after that, then sends `Welcome`.
+    Hello { tab: u32, after: Option<String> },
+    /// The end of the replay for tab `tab`, and how the connection is.
+    Welcome { tab: u32, status: Status },
 }
 
 /// One line of the event log.
@@ -208,7 +210,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let (url, set_url) = signal(String::new());
     let link = StoredValue::new_local(None::<TabLink>);
     let replay = StoredValue::new(VecDeque::<TabMessage>::new());
-    // Held while paused, or from saying Hello until the leader's replay ends (its Status):
+    // Held while paused, or from saying Hello until the leader's Welcome ends the replay:
     // live events can overtake the replay, so held events are shown in id order.
     let held = StoredValue::new(VecDeque::<TabMessage>::new());
     let syncing = StoredValue::new(false);
@@ -251,7 +253,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let show = move |message: TabMessage| match message {
         TabMessage::Data { id, data, received_at } => show_data(id, &data, received_at),
         TabMessage::Gap { first_available } => append(LogEntry::Gap { first_available }),
-        TabMessage::Status(_) | TabMessage::Hello { .. } => {}
+        TabMessage::Status(_) | TabMessage::Hello { .. } | TabMessage::Welcome { .. } => {}
     };
     let show_held = move || {
         syncing.set_value(false);
@@ -260,22 +262,41 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         messages.into_iter().for_each(show);
     };
 
+    // Tells other tabs' Hello and Welcome apart from this tab's; drawn when joining them.
+    let this_tab = StoredValue::new(0_u32);
+    let hello = move || {
+        syncing.set_value(true);
+        post(&TabMessage::Hello {
+            tab: this_tab.get_value(),
+            after: log.with_untracked(|log| last_event_id(log).map(str::to_string)),
+        })
+    };
+    let follow = move |leader: Status| {
+        if role.get_untracked() == Role::Follower && !paused() {
+            set_status.set(leader);
+        }
+    };
     // Every message, from this tab's own connection or another tab's, goes through here.
     let receive = move |message: TabMessage| match message {
         TabMessage::Status(leader) => {
-            if role.get_untracked() == Role::Follower && !paused() {
-                set_status.set(leader);
-                if syncing.get_value() {
-                    show_held();
-                }
+            follow(leader);
+            if syncing.get_value() {
+                // A Hello sent while no tab led went unanswered; this one has a leader.
+                hello();
             }
         }
-        TabMessage::Hello { after } => {
+        TabMessage::Welcome { tab, status } => {
+            if tab == this_tab.get_value() && syncing.get_value() {
+                follow(status);
+                show_held();
+            }
+        }
+        TabMessage::Hello { tab, after } => {
             if role.get_untracked() == Role::Leader {
                 replay.with_value(|kept| {
                     kept.iter().filter(|m| is_after(m, after.as_deref())).for_each(post)
                 });
-                post(&TabMessage::Status(status.get_untracked()));
+                post(&TabMessage::Welcome { tab, status: status.get_untracked() });
             }
         }
         _ if paused() || syncing.get_value() => {
@@ -360,12 +381,6 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     };
     let request_lead =
         move || link.with_value(|link| link.iter().for_each(|l| l.request_lead(take_lead)));
-    let hello = move || {
-        syncing.set_value(true);
-        post(&TabMessage::Hello {
-            after: log.with_untracked(|log| last_event_id(log).map(str::to_string)),
-        })
-    };
 
     // The browser only: join the other tabs, or connect alone where they can't be joined.
     Effect::new(move |_| {
@@ -376,6 +391,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         });
         match joined {
             Some(joined) => {
+                this_tab.set_value((js_sys::Math::random() * f64::from(u32::MAX)) as u32);
                 set_role.set(Role::Follower);
                 link.set_value(Some(joined));
                 request_lead();
@@ -461,7 +477,7 @@ impl TabMessage {
     fn event_id(&self) -> Option<EventId> {
         match self {
             Self::Data { id, .. } | Self::Gap { first_available: id } => id.parse().ok(),
-            Self::Status(_) | Self::Hello { .. } => None,
+            Self::Status(_) | Self::Hello { .. } | Self::Welcome { .. } => None,
         }
     }
 }
