@@ -53,6 +53,16 @@ pub(crate) enum Live {
     Close(Bytes),
 }
 
+/// Events read from a shared log for one resume.
+#[derive(Debug, Default)]
+pub(crate) struct Fetched {
+    /// Consecutive encoded events (index, frame) from the resume point on.
+    pub(crate) entries: Vec<(u64, Bytes)>,
+    /// The log could not be read: a resume point of this epoch past the local history is
+    /// taken as real (another process sent it), so nothing up to it is sent again.
+    pub(crate) unreadable: bool,
+}
+
 /// Where a subscription starts, decided from the id the client resumes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -196,24 +206,29 @@ impl<T: Serialize> Hub<T> {
     /// Subscribes, resuming after `last_event_id` where history allows. A malformed id, or
     /// one from the future, counts as none. `None` once the stream has ended.
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Option<Subscription> {
-        self.subscribe_with(last_event_id, Vec::new())
+        self.subscribe_with(last_event_id, Fetched::default())
     }
 
-    /// Subscribes as [`Hub::subscribe`] does, with `fetched`: consecutive encoded events
-    /// (index, frame) read from a shared log, which extend the local history on either side.
+    /// Subscribes as [`Hub::subscribe`] does, with events `fetched` from a shared log, which
+    /// extend the local history on either side.
     pub(crate) fn subscribe_with(
         &self,
         last_event_id: Option<&str>,
-        fetched: Vec<(u64, Bytes)>,
+        fetched: Fetched,
     ) -> Option<Subscription> {
         let state = self.state();
         if state.closed.is_some() {
             return None;
         }
         let requested = last_event_id.and_then(parse_last_event_id);
-        let known = merge_history(&state, fetched);
+        let vouched = match requested {
+            Some(id) if fetched.unreadable && id.epoch == self.inner.epoch => id.index,
+            _ => 0,
+        };
+        let known = merge_history(&state, fetched.entries);
         let first = known.first().map(|(index, _)| *index);
-        let last = known.last().map_or(0, |(index, _)| *index).max(state.next_index - 1);
+        let last =
+            known.last().map_or(0, |(index, _)| *index).max(state.next_index - 1).max(vouched);
         let start = start_for(requested, self.inner.epoch, first, last);
         let metrics = &self.inner.metrics;
         let backlog = match start {
@@ -376,12 +391,13 @@ mod tests {
             hub
         }
 
-        fn fetched(indices: impl IntoIterator<Item = u64>) -> Vec<(u64, Bytes)> {
+        fn fetched(indices: impl IntoIterator<Item = u64>) -> Fetched {
             let id = |index| EventId { epoch: EPOCH, index };
-            indices
+            let entries = indices
                 .into_iter()
                 .map(|index| (index, frame::event(id(index), &index.to_string())))
-                .collect()
+                .collect();
+            Fetched { entries, unreadable: false }
         }
 
         fn replayed(subscription: &Subscription) -> Vec<u64> {
@@ -418,8 +434,12 @@ mod tests {
                 (ahead.start, replayed(&ahead), ahead.seen_through),
                 (Start::After(11), vec![12], 11)
             );
-            let unknown = hub.subscribe_with(Some("1000-11"), Vec::new()).unwrap();
-            assert_eq!(unknown.start, Start::Latest, "an id nobody confirms counts as none");
+            let unknown = hub.subscribe_with(Some("1000-11"), fetched([])).unwrap();
+            assert_eq!(unknown.start, Start::Latest, "an id the log denies counts as none");
+            let unreadable = Fetched { entries: Vec::new(), unreadable: true };
+            let vouched = hub.subscribe_with(Some("1000-11"), unreadable).unwrap();
+            assert_eq!((vouched.start, replayed(&vouched)), (Start::After(11), vec![]));
+            assert_eq!(vouched.seen_through, 11, "without Redis, nothing up to 11 is sent again");
         }
 
         #[tokio::test]

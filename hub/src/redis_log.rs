@@ -17,9 +17,9 @@
 //!   go on); the reader retries with capped backoff and resumes after the last index it
 //!   delivered.
 
+use crate::hub::Fetched;
 use crate::hub::unix_millis_now;
 use crate::{EventId, Hub, Subscription, frame};
-use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use redis::aio::MultiplexedConnection;
@@ -212,7 +212,7 @@ where
     pub async fn subscribe(&self, last_event_id: Option<&str>) -> Option<Subscription> {
         let fetched = match last_event_id.and_then(|raw| raw.parse::<EventId>().ok()) {
             Some(id) if self.shared.hub.needs_backfill(id) => self.fetch_from(id.index).await,
-            _ => Vec::new(),
+            _ => Fetched::default(),
         };
         self.shared.hub.subscribe_with(last_event_id, fetched)
     }
@@ -226,10 +226,10 @@ where
         mut make: impl FnMut(u64) -> T,
         stop: CancellationToken,
     ) {
-        while self.campaign(&stop).await {
+        while let Some(asked) = self.campaign(&stop).await {
             self.shared.leading.store(true, Ordering::Relaxed);
             tracing::info!(instance = self.shared.instance, "took the lease: publishing");
-            let stepped = self.publish_while_leading(interval, &mut make, &stop).await;
+            let stepped = self.publish_while_leading(asked, interval, &mut make, &stop).await;
             self.shared.leading.store(false, Ordering::Relaxed);
             if let Stepped::Done = stepped {
                 self.release().await;
@@ -239,26 +239,31 @@ where
         }
     }
 
-    /// Waits until this process holds the lease (`true`), or stop or the stream's end (`false`).
-    async fn campaign(&self, stop: &CancellationToken) -> bool {
+    /// Waits until this process holds the lease, and returns when it asked for it; `None`
+    /// at stop or the stream's end.
+    async fn campaign(&self, stop: &CancellationToken) -> Option<Instant> {
         loop {
             if stop.is_cancelled() || self.shared.hub.is_closed() {
-                return false;
+                return None;
             }
+            let asked = Instant::now();
             match self.hold_lease().await {
-                Ok(true) => return true,
+                Ok(true) => return Some(asked),
                 Ok(false) => {}
                 Err(err) => self.leader_failed(&err),
             }
             tokio::select! {
-                () = stop.cancelled() => return false,
+                () = stop.cancelled() => return None,
                 () = sleep(self.shared.lease / 3) => {}
             }
         }
     }
 
+    /// Publishes until the lease is lost or may be: it counts from `held_since`, when this
+    /// process last asked Redis for it.
     async fn publish_while_leading(
         &self,
+        held_since: Instant,
         interval: Duration,
         make: &mut impl FnMut(u64) -> T,
         stop: &CancellationToken,
@@ -270,13 +275,14 @@ where
         let mut ticks = interval_at(Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut renewals = interval_at(Instant::now() + lease / 3, lease / 3);
-        let mut renewed_at = Instant::now();
+        let mut renewed_at = held_since;
         loop {
             tokio::select! {
                 biased;
                 () = stop.cancelled() => return Stepped::Done,
-                _ = renewals.tick() => match self.hold_lease().await {
-                    Ok(true) => renewed_at = Instant::now(),
+                asked = renewals.tick() => match self.hold_lease().await {
+                    // Redis counts the lease from when it got the request, after `asked`.
+                    Ok(true) => renewed_at = asked,
                     Ok(false) => return Stepped::Down,
                     Err(err) => self.leader_failed(&err),
                 },
@@ -354,25 +360,25 @@ where
         }
     }
 
-    /// Encoded events from `index` on, from Redis; none if Redis cannot answer (the resume
-    /// then falls back to the local history or a `gap`).
-    async fn fetch_from(&self, index: u64) -> Vec<(u64, Bytes)> {
+    /// Encoded events from `index` on, from Redis; if Redis cannot answer, the resume falls
+    /// back to the local history (or a `gap`).
+    async fn fetch_from(&self, index: u64) -> Fetched {
         let mut cmd = redis::cmd("XRANGE");
         // No COUNT: this process may keep fewer events than the log (`MAXLEN ~` bounds it).
         cmd.arg(&self.shared.keys.events).arg(format!("{index}-0")).arg("+");
         match self.shared.commands.query::<Vec<RawEntry>>(&cmd).await {
-            Ok(entries) => entries
-                .iter()
-                .filter_map(parse_entry)
-                .map(|(i, data)| {
-                    let id = EventId { epoch: self.shared.hub.epoch(), index: i };
-                    (i, frame::event(id, &data))
-                })
-                .collect(),
+            Ok(entries) => {
+                let epoch = self.shared.hub.epoch();
+                let encode = |(index, data): (u64, String)| {
+                    (index, frame::event(EventId { epoch, index }, &data))
+                };
+                let entries = entries.iter().filter_map(parse_entry).map(encode).collect();
+                Fetched { entries, unreadable: false }
+            }
             Err(err) => {
                 self.shared.metrics.errors.inc();
                 tracing::warn!(%err, "cannot read the history from Redis for a resume");
-                Vec::new()
+                Fetched { entries: Vec::new(), unreadable: true }
             }
         }
     }
