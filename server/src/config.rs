@@ -87,6 +87,11 @@ pub struct Config {
     #[arg(long, env = "LIVENAMES_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
     pub allow_origin: Vec<AllowedOrigin>,
 
+    /// Share the port of `--addr` with other instances on this host that set it too
+    /// (`SO_REUSEPORT`): the kernel spreads new connections among them. Use with `--redis-url`.
+    #[arg(long, env = "LIVENAMES_REUSE_PORT", default_value_t = false)]
+    pub reuse_port: bool,
+
     /// Redis to share the stream with other instances through, like `redis://127.0.0.1:6379/`.
     /// None: the stream lives in this process only.
     #[arg(long, env = "LIVENAMES_REDIS_URL", value_name = "URL", value_parser = redis_url)]
@@ -188,6 +193,7 @@ mod tests {
         assert_eq!(config.redis_url, None, "the stream lives in this process");
         assert_eq!(config.redis_key, "livenames");
         assert_eq!(config.lease(), Duration::from_secs(3));
+        assert!(!config.reuse_port, "the port is this process's own");
     }
 
     #[test]

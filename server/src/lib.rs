@@ -10,12 +10,14 @@
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
 //! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
+//! - [`listen`]: the listening socket, shared with other instances with `--reuse-port`.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
 pub mod config;
 pub mod connections;
 pub mod error;
 pub mod layers;
+pub mod listen;
 pub mod names;
 pub mod ops;
 pub mod sse;
