@@ -51,4 +51,5 @@ screenshot:
 lint:
 	cargo fmt --all --check
 	cargo clippy -p app -p sse-hub -p server --all-targets -- -D warnings
+	cargo clippy -p sse-hub --no-default-features -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

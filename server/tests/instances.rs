@@ -256,3 +256,29 @@ async fn every_instance_recovers_when_redis_restarts() {
 fn id_index(id: &str) -> u64 {
     id.rsplit_once('-').unwrap().1.parse().unwrap()
 }
+
+#[tokio::test]
+async fn max_events_ends_the_shared_stream_on_every_instance() {
+    let redis = RedisServer::start();
+    let flags = ["--interval-ms", "300", "--lease-ms", "1000", "--max-events", "5"];
+    let instances = [Instance::start(&redis, &flags), Instance::start(&redis, &flags)];
+    let mut streams = Vec::new();
+    for instance in &instances {
+        streams.push(open_stream(&instance.url("/sse"), &[]).await.1);
+    }
+    for (instance, mut events) in instances.iter().zip(streams) {
+        let mut last = None;
+        loop {
+            let event = next_event(&mut events).await.expect("close ends the stream");
+            match event.event.as_str() {
+                "message" => last = Some(index_of(&event)),
+                "close" => break,
+                _ => {}
+            }
+        }
+        assert_eq!(last, Some(5), "the last event is the 5th");
+        assert!(next_event(&mut events).await.is_none(), "nothing after close");
+        let after = get(&instance.url("/sse"), &[]).await;
+        assert_eq!(after.status(), 204, "the stream is over for new subscribers too");
+    }
+}
