@@ -235,7 +235,7 @@ where
                 self.release().await;
                 return;
             }
-            tracing::info!("lost the lease: another process publishes");
+            tracing::info!("stopped publishing: the lease is another process's, or may be");
         }
     }
 
@@ -430,12 +430,16 @@ where
             tracing::info!(after = self.shared.hub.last_index(), "reached Redis again: reading on");
         }
         *backoff = BACKOFF_MIN;
+        // The id of the last entry read, delivered or skipped: a bad entry is read once.
+        let mut cursor = format!("{}-0", self.shared.hub.last_index());
         loop {
-            let after = self.shared.hub.last_index();
             let entries = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
-                entries = read_after(&mut connection, &self.shared.keys.events, after) => entries?,
+                entries = read_after(&mut connection, &self.shared.keys.events, &cursor) => entries?,
             };
+            if let Some((id, _)) = entries.last() {
+                cursor.clone_from(id);
+            }
             for (index, data) in entries.iter().filter_map(parse_entry) {
                 if self.deliver(index, &data) {
                     return Ok(());
@@ -460,15 +464,15 @@ where
 /// One log entry as Redis sends it: its id and its fields and values, flattened.
 type RawEntry = (String, Vec<String>);
 
-/// Waits up to [`READ_BLOCK`] for entries after index `after`.
+/// Waits up to [`READ_BLOCK`] for entries after the entry id `after`.
 async fn read_after(
     connection: &mut MultiplexedConnection,
     key: &str,
-    after: u64,
+    after: &str,
 ) -> RedisResult<Vec<RawEntry>> {
     let mut cmd = redis::cmd("XREAD");
     cmd.arg("COUNT").arg(READ_BATCH).arg("BLOCK").arg(READ_BLOCK.as_millis() as u64);
-    cmd.arg("STREAMS").arg(key).arg(format!("{after}-0"));
+    cmd.arg("STREAMS").arg(key).arg(after);
     let reply: Option<Vec<(String, Vec<RawEntry>)>> = cmd.query_async(connection).await?;
     Ok(reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect())
 }

@@ -282,3 +282,20 @@ async fn max_events_ends_the_shared_stream_on_every_instance() {
         assert_eq!(after.status(), 204, "the stream is over for new subscribers too");
     }
 }
+
+#[tokio::test]
+async fn an_entry_that_is_not_an_event_is_skipped_once_and_the_stream_goes_on() {
+    let redis = RedisServer::start();
+    redis.cli(&["SET", "livenames:epoch", "1700000000000"]);
+    redis.cli(&["XADD", "livenames:events", "1-0", "data", r#"{"list":[],"info":"x","index":1}"#]);
+    redis.cli(&["XADD", "livenames:events", "2-0", "data", "not an event"]);
+    let instance = Instance::start(&redis, FLAGS);
+    let (_, mut events) = open_stream(&instance.url("/sse"), &[]).await;
+    let mut event = next_data(&mut events).await;
+    while index_of(&event) < 5 {
+        event = next_data(&mut events).await;
+    }
+    assert!(event.id.starts_with("1700000000000-"), "the epoch in Redis is kept: {}", event.id);
+    let log = instance.log();
+    assert_eq!(log.matches("skipping a log entry").count(), 1, "{log}");
+}
