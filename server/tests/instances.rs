@@ -299,3 +299,27 @@ async fn an_entry_that_is_not_an_event_is_skipped_once_and_the_stream_goes_on() 
     let log = instance.log();
     assert_eq!(log.matches("skipping a log entry").count(), 1, "{log}");
 }
+
+#[tokio::test]
+async fn every_instance_renders_the_page_with_the_shared_latest_event() {
+    // One event only, so the latest cannot move between reading it and the page.
+    let flags = ["--interval-ms", "2000", "--lease-ms", "1000", "--max-events", "1"];
+    let redis = RedisServer::start();
+    let instances = [Instance::start(&redis, &flags), Instance::start(&redis, &flags)];
+    let (_, mut events) = open_stream(&instances[0].url("/sse"), &[]).await;
+    let latest = next_data(&mut events).await;
+    let payload: app::event::NamesEvent = serde_json::from_str(&latest.data).unwrap();
+    let all: Vec<&Instance> = instances.iter().collect();
+    wait_for_health(&all, "at the event", |states| {
+        states.iter().all(|state| state["last_event_id"] == latest.id.as_str())
+    })
+    .await;
+    for instance in &instances {
+        let html = get(&instance.url("/"), &[]).await.text().await.unwrap();
+        assert!(html.contains(&format!(r#"data-id="{}""#, latest.id)), "rendered from the latest");
+        for entry in &payload.list {
+            let cell = format!("<td>{}</td>", entry.name);
+            assert!(html.contains(&cell), "the rendered table lacks {cell}");
+        }
+    }
+}
