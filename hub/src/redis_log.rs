@@ -132,6 +132,8 @@ struct Shared<T> {
     leading: AtomicBool,
     /// Whether the leader's last command worked, so its failures are logged once.
     publishing: Flag,
+    /// When the reader last handed an event to the hub: a new leader keeps the pace from it.
+    last_delivered: std::sync::Mutex<Option<Instant>>,
     metrics: RedisMetrics,
 }
 
@@ -179,6 +181,7 @@ where
             reading: Flag::new(true),
             leading: AtomicBool::new(false),
             publishing: Flag::new(true),
+            last_delivered: std::sync::Mutex::new(None),
             metrics: RedisMetrics::default(),
         };
         let this = Self { shared: Arc::new(shared) };
@@ -272,7 +275,7 @@ where
         let Ok(mut next) = self.next_index().await.map_err(|err| self.leader_failed(&err)) else {
             return Stepped::Down;
         };
-        let mut ticks = interval_at(Instant::now() + interval, interval);
+        let mut ticks = interval_at(self.first_tick(interval), interval);
         ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut renewals = interval_at(Instant::now() + lease / 3, lease / 3);
         let mut renewed_at = held_since;
@@ -306,6 +309,14 @@ where
                 }
             }
         }
+    }
+
+    /// When to publish first: an interval after the last event delivered here (at once if
+    /// that is past), so a takeover keeps the pace; an interval from now on a new stream.
+    fn first_tick(&self, interval: Duration) -> Instant {
+        let last = *self.shared.last_delivered.lock().unwrap_or_else(|poison| poison.into_inner());
+        let now = Instant::now();
+        last.unwrap_or(now).checked_add(interval).map_or(now, |due| due.max(now))
     }
 
     /// The index after the last one in Redis or here, whichever is later (Redis may have
@@ -450,8 +461,13 @@ where
 
     /// Hands one entry to the local hub; `true` once it was the stream's last.
     fn deliver(&self, index: u64, data: &str) -> bool {
-        if let Err(err) = self.shared.hub.ingest(index, data) {
-            tracing::warn!(index, %err, "skipping a log entry that is not an event");
+        match self.shared.hub.ingest(index, data) {
+            Ok(true) => {
+                let mut last = self.shared.last_delivered.lock().unwrap_or_else(|p| p.into_inner());
+                *last = Some(Instant::now());
+            }
+            Ok(false) => {}
+            Err(err) => tracing::warn!(index, %err, "skipping a log entry that is not an event"),
         }
         let Some(last) = self.shared.max_events.filter(|last| index >= last.get()) else {
             return false;
