@@ -32,8 +32,10 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## unit: Rust unit and integration tests (app, hub, server; the frontend is only WASM glue)
+## unit: Rust unit and integration tests (app, hub, server; the frontend is only WASM glue);
+## the multi-instance tests need redis-server, installed here if missing
 unit:
+	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p server
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
@@ -49,4 +51,5 @@ screenshot:
 lint:
 	cargo fmt --all --check
 	cargo clippy -p app -p sse-hub -p server --all-targets -- -D warnings
+	cargo clippy -p sse-hub --no-default-features -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -4,7 +4,7 @@
 # may download its own binaries from elsewhere, so cargo-leptos is built with `no_downloads`
 # and finds wasm-bindgen and wasm-opt on PATH.
 #
-# Usage: scripts/install-tools.sh build|test|screenshot
+# Usage: scripts/install-tools.sh build|test|unit|screenshot
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -61,6 +61,17 @@ ensure_chromium() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
 }
 
+# The multi-instance tests start their own redis-server on a free port in a temp folder;
+# they never use the system service the package may start (port 6379).
+ensure_redis_server() {
+    command -v redis-server >/dev/null && return
+    say "installing Debian's redis-server for the multi-instance tests"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+}
+
 # Names are Chinese: without a CJK font the screenshot shows empty boxes.
 ensure_cjk_font() {
     fc-list :lang=zh 2>/dev/null | grep -q . && return
@@ -82,9 +93,11 @@ case "${1:-}" in
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt ;;
     test)
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt
-        ensure_chromium; ensure_npm_packages ;;
+        ensure_chromium; ensure_npm_packages; ensure_redis_server ;;
+    unit)
+        ensure_redis_server ;;
     screenshot)
         ensure_chromium; ensure_cjk_font; ensure_npm_packages ;;
     *)
-        echo "usage: $0 build|test|screenshot" >&2; exit 2 ;;
+        echo "usage: $0 build|test|unit|screenshot" >&2; exit 2 ;;
 esac

@@ -53,6 +53,16 @@ pub(crate) enum Live {
     Close(Bytes),
 }
 
+/// Events read from a shared log for one resume.
+#[derive(Debug, Default)]
+pub(crate) struct Fetched {
+    /// Consecutive encoded events (index, frame) from the resume point on.
+    pub(crate) entries: Vec<(u64, Bytes)>,
+    /// The log could not be read: a resume point of this epoch past the local history is
+    /// taken as real (another process sent it), so nothing up to it is sent again.
+    pub(crate) unreadable: bool,
+}
+
 /// Where a subscription starts, decided from the id the client resumes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -71,6 +81,9 @@ pub struct Subscription {
     /// Frames to send before any live one: replayed events, or `gap` and the latest event.
     pub(crate) backlog: Vec<(Option<EventId>, Bytes)>,
     pub(crate) live: broadcast::Receiver<Live>,
+    /// The client already has every event up to this index (its resume point, 0 for none);
+    /// the stream never sends an index at or below the last one it sent.
+    pub(crate) seen_through: u64,
     pub(crate) metrics: HubMetrics,
     /// Keeps this subscriber in the gauge until its stream is dropped.
     pub(crate) counted: SubscriberCount,
@@ -87,6 +100,12 @@ impl<T: Serialize> Hub<T> {
     /// A new stream whose epoch is now, keeping the last `history` events for resumes. A
     /// subscriber more than `backlog` events behind the live stream has its stream ended.
     pub fn new(history: NonZeroUsize, backlog: NonZeroUsize) -> Self {
+        Self::with_epoch(unix_millis_now(), history, backlog)
+    }
+
+    /// A new stream with the given epoch: for a stream that several processes share, whose
+    /// epoch is decided once for all of them.
+    pub fn with_epoch(epoch: u64, history: NonZeroUsize, backlog: NonZeroUsize) -> Self {
         let (live, _) = broadcast::channel(backlog.get());
         let state = State {
             history: VecDeque::with_capacity(history.get()),
@@ -96,7 +115,7 @@ impl<T: Serialize> Hub<T> {
             closed: None,
         };
         let metrics = HubMetrics::default();
-        let inner = Inner { epoch: unix_millis_now(), state: Mutex::new(state), live, metrics };
+        let inner = Inner { epoch, state: Mutex::new(state), live, metrics };
         Self { inner: Arc::new(inner) }
     }
 
@@ -116,17 +135,54 @@ impl<T: Serialize> Hub<T> {
         let id = EventId { epoch: self.inner.epoch, index: state.next_index };
         let event = make(id.index);
         let json = serde_json::to_string(&event).expect("payloads encode to JSON");
-        let frame = frame::event(id, &json);
+        self.push(&mut state, id, &json, event);
+        id
+    }
+
+    #[cfg(feature = "redis")]
+    /// Adds an event published elsewhere (by another process, through a shared log), already
+    /// encoded as `json`, with its index. An index at or below the last one is a duplicate
+    /// and is dropped (`Ok(false)`); a later one may skip indices the log lost.
+    pub(crate) fn ingest(&self, index: u64, json: &str) -> Result<bool, serde_json::Error>
+    where
+        T: serde::de::DeserializeOwned,
+    {
+        let event: T = serde_json::from_str(json)?;
+        let mut state = self.state();
+        if index < state.next_index {
+            return Ok(false);
+        }
+        let id = EventId { epoch: self.inner.epoch, index };
+        self.push(&mut state, id, json, event);
+        Ok(true)
+    }
+
+    /// Appends one event to history and sends it to live subscribers.
+    fn push(&self, state: &mut State<T>, id: EventId, json: &str, event: T) {
+        let frame = frame::event(id, json);
         if state.history.len() == state.capacity {
             state.history.pop_front();
         }
         state.history.push_back(Entry { index: id.index, frame: frame.clone() });
         state.latest = Some((id, Arc::new(event)));
-        state.next_index += 1;
+        state.next_index = id.index + 1;
         self.inner.metrics.published.inc();
         // No subscribers is not an error: the event waits in history.
         let _ = self.inner.live.send(Live::Event { id, frame });
-        id
+    }
+
+    /// The index of the latest event, 0 before the first one.
+    pub fn last_index(&self) -> u64 {
+        self.state().next_index - 1
+    }
+
+    #[cfg(feature = "redis")]
+    /// Whether resuming after `id` needs events this process does not hold: the id is of this
+    /// epoch but older than the local history, or newer than the latest local event.
+    pub(crate) fn needs_backfill(&self, id: EventId) -> bool {
+        let state = self.state();
+        let first = state.history.front().map_or(state.next_index, |entry| entry.index);
+        id.epoch == self.inner.epoch && (id.index + 1 < first || id.index >= state.next_index)
     }
 
     /// Ends the stream: subscribers get `close` with `reason`, later ones none at all.
@@ -150,25 +206,35 @@ impl<T: Serialize> Hub<T> {
     /// Subscribes, resuming after `last_event_id` where history allows. A malformed id, or
     /// one from the future, counts as none. `None` once the stream has ended.
     pub fn subscribe(&self, last_event_id: Option<&str>) -> Option<Subscription> {
+        self.subscribe_with(last_event_id, Fetched::default())
+    }
+
+    /// Subscribes as [`Hub::subscribe`] does, with events `fetched` from a shared log, which
+    /// extend the local history on either side.
+    pub(crate) fn subscribe_with(
+        &self,
+        last_event_id: Option<&str>,
+        fetched: Fetched,
+    ) -> Option<Subscription> {
         let state = self.state();
         if state.closed.is_some() {
             return None;
         }
-        let requested = last_event_id.and_then(|raw| match raw.parse::<EventId>() {
-            Ok(id) => Some(id),
-            Err(_) => {
-                tracing::warn!(last_event_id = raw, "ignoring a malformed Last-Event-ID");
-                None
-            }
-        });
-        let first = state.history.front().map(|entry| entry.index);
-        let last = state.next_index - 1;
+        let requested = last_event_id.and_then(parse_last_event_id);
+        let vouched = match requested {
+            Some(id) if fetched.unreadable && id.epoch == self.inner.epoch => id.index,
+            _ => 0,
+        };
+        let known = merge_history(&state, fetched.entries);
+        let first = known.first().map(|(index, _)| *index);
+        let last =
+            known.last().map_or(0, |(index, _)| *index).max(state.next_index - 1).max(vouched);
         let start = start_for(requested, self.inner.epoch, first, last);
         let metrics = &self.inner.metrics;
         let backlog = match start {
             Start::Latest => latest_frame(&state).into_iter().collect(),
             Start::After(index) => {
-                let replay = replay_after(&state, self.inner.epoch, index);
+                let replay = replay_after(&known, self.inner.epoch, index);
                 metrics.replayed.inc_by(replay.len() as u64);
                 replay
             }
@@ -189,6 +255,10 @@ impl<T: Serialize> Hub<T> {
             start,
             backlog,
             live: self.inner.live.subscribe(),
+            seen_through: match start {
+                Start::After(index) => index,
+                Start::Latest | Start::Gap => 0,
+            },
             metrics: metrics.clone(),
             counted: SubscriberCount::new(&metrics.subscribers),
         })
@@ -223,22 +293,48 @@ pub(crate) fn start_for(
     }
 }
 
+fn parse_last_event_id(raw: &str) -> Option<EventId> {
+    match raw.parse::<EventId>() {
+        Ok(id) => Some(id),
+        Err(_) => {
+            tracing::warn!(last_event_id = raw, "ignoring a malformed Last-Event-ID");
+            None
+        }
+    }
+}
+
+/// Every event known here, oldest first: `fetched` ones older than the local history, the
+/// local history, then `fetched` ones newer than it (a shared log read ahead of this process).
+fn merge_history<T>(state: &State<T>, fetched: Vec<(u64, Bytes)>) -> Vec<(u64, Bytes)> {
+    let local_first = state.history.front().map_or(u64::MAX, |entry| entry.index);
+    let local_last = state.next_index - 1;
+    let (mut known, newer): (Vec<_>, Vec<_>) = fetched
+        .into_iter()
+        .filter(|(index, _)| *index < local_first || *index > local_last)
+        .partition(|(index, _)| *index < local_first);
+    known.extend(state.history.iter().map(|entry| (entry.index, entry.frame.clone())));
+    known.extend(newer);
+    // Only the run of consecutive indices that ends at the latest can be replayed: a resume
+    // from before a hole (a log that lost entries) is a gap.
+    let run_start = known.windows(2).rposition(|pair| pair[1].0 != pair[0].0 + 1);
+    known.split_off(run_start.map_or(0, |hole| hole + 1))
+}
+
 fn latest_frame<T>(state: &State<T>) -> Option<(Option<EventId>, Bytes)> {
     let entry = state.history.back()?;
     let (id, _) = state.latest.as_ref()?;
     Some((Some(*id), entry.frame.clone()))
 }
 
-fn replay_after<T>(state: &State<T>, epoch: u64, index: u64) -> Vec<(Option<EventId>, Bytes)> {
-    state
-        .history
+fn replay_after(known: &[(u64, Bytes)], epoch: u64, index: u64) -> Vec<(Option<EventId>, Bytes)> {
+    known
         .iter()
-        .filter(|entry| entry.index > index)
-        .map(|entry| (Some(EventId { epoch, index: entry.index }), entry.frame.clone()))
+        .filter(|(known_index, _)| *known_index > index)
+        .map(|(known_index, frame)| (Some(EventId { epoch, index: *known_index }), frame.clone()))
         .collect()
 }
 
-fn unix_millis_now() -> u64 {
+pub(crate) fn unix_millis_now() -> u64 {
     let since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     since_epoch.as_millis() as u64
 }
@@ -279,5 +375,108 @@ mod tests {
         assert_eq!(start_for(id(0), EPOCH, None, 0), Start::After(0));
         assert_eq!(start_for(id(1), EPOCH, None, 0), Start::Latest);
         assert_eq!(start_for(Some(EventId { epoch: 1, index: 0 }), EPOCH, None, 0), Start::Gap);
+    }
+
+    /// A hub fed from a shared log (`ingest`, `subscribe_with`), as `RedisHub` feeds it.
+    #[cfg(feature = "redis")]
+    mod fed_from_a_log {
+        use super::*;
+
+        fn hub_with(indices: impl IntoIterator<Item = u64>) -> Hub<u64> {
+            let size = NonZeroUsize::new(4).unwrap();
+            let hub = Hub::with_epoch(EPOCH, size, size);
+            for index in indices {
+                hub.ingest(index, &index.to_string()).unwrap();
+            }
+            hub
+        }
+
+        fn fetched(indices: impl IntoIterator<Item = u64>) -> Fetched {
+            let id = |index| EventId { epoch: EPOCH, index };
+            let entries = indices
+                .into_iter()
+                .map(|index| (index, frame::event(id(index), &index.to_string())))
+                .collect();
+            Fetched { entries, unreadable: false }
+        }
+
+        fn replayed(subscription: &Subscription) -> Vec<u64> {
+            subscription.backlog.iter().filter_map(|(id, _)| id.map(|id| id.index)).collect()
+        }
+
+        #[test]
+        fn ingest_drops_what_it_has_and_takes_what_is_later() {
+            let hub = hub_with([1, 2, 3]);
+            assert!(!hub.ingest(3, "3").unwrap(), "a duplicate");
+            assert!(!hub.ingest(2, "2").unwrap(), "an older one");
+            assert!(hub.ingest(5, "5").unwrap(), "a later one, past a lost index");
+            assert_eq!(hub.last_index(), 5);
+            assert_eq!(hub.latest().map(|(id, event)| (id.index, *event)), Some((5, 5)));
+            assert!(hub.ingest(6, "not JSON").is_err());
+            assert_eq!(hub.last_index(), 5, "nothing of a bad entry is kept");
+        }
+
+        #[test]
+        fn entries_from_the_log_extend_the_local_history_on_both_sides() {
+            let hub = hub_with(1..=10); // keeps 7..=10
+            assert!(hub.needs_backfill(EventId { epoch: EPOCH, index: 2 }));
+            assert!(!hub.needs_backfill(EventId { epoch: EPOCH, index: 6 }));
+            assert!(!hub.needs_backfill(EventId { epoch: EPOCH, index: 10 }), "the latest here");
+            assert!(
+                hub.needs_backfill(EventId { epoch: EPOCH, index: 11 }),
+                "the log may be ahead"
+            );
+            assert!(!hub.needs_backfill(EventId { epoch: EPOCH + 1, index: 2 }));
+            let older = hub.subscribe_with(Some("1000-2"), fetched(2..=12)).unwrap();
+            assert_eq!((older.start, replayed(&older)), (Start::After(2), (3..=12).collect()));
+            let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
+            assert_eq!(
+                (ahead.start, replayed(&ahead), ahead.seen_through),
+                (Start::After(11), vec![12], 11)
+            );
+            let unknown = hub.subscribe_with(Some("1000-11"), fetched([])).unwrap();
+            assert_eq!(unknown.start, Start::Latest, "an id the log denies counts as none");
+            let unreadable = Fetched { entries: Vec::new(), unreadable: true };
+            let vouched = hub.subscribe_with(Some("1000-11"), unreadable).unwrap();
+            assert_eq!((vouched.start, replayed(&vouched)), (Start::After(11), vec![]));
+            assert_eq!(vouched.seen_through, 11, "without Redis, nothing up to 11 is sent again");
+        }
+
+        #[tokio::test]
+        async fn a_stream_never_sends_an_index_twice_when_the_log_was_ahead() {
+            use futures::StreamExt;
+            let hub = hub_with(1..=10);
+            let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
+            let options = crate::StreamOptions {
+                retry: std::time::Duration::from_secs(1),
+                heartbeat: std::time::Duration::from_secs(3600),
+                limit: None,
+                stop: Default::default(),
+            };
+            let mut body = Box::pin(ahead.into_stream(options));
+            for index in 11..=13 {
+                hub.ingest(index, &index.to_string()).unwrap(); // the local reader catches up
+            }
+            let mut ids = Vec::new();
+            while ids.len() < 2 {
+                let frame = body.next().await.unwrap().unwrap();
+                let text = std::str::from_utf8(&frame).unwrap().to_string();
+                ids.extend(
+                    text.strip_prefix("id: ").map(|rest| rest.lines().next().unwrap().to_string()),
+                );
+            }
+            assert_eq!(ids, ["1000-12", "1000-13"], "11 is the resume point, 12 came from the log");
+        }
+
+        #[test]
+        fn a_resume_from_before_a_hole_is_a_gap() {
+            let hub = hub_with(1..=10); // keeps 7..=10
+            let holed = hub.subscribe_with(Some("1000-2"), fetched([3, 4])).unwrap();
+            assert_eq!(holed.start, Start::Gap, "5 and 6 are nowhere");
+            let lost = hub_with([1, 2, 5, 6]);
+            assert_eq!(lost.subscribe(Some("1000-1")).unwrap().start, Start::Gap);
+            let after_hole = lost.subscribe(Some("1000-4")).unwrap();
+            assert_eq!((after_hole.start, replayed(&after_hole)), (Start::After(4), vec![5, 6]));
+        }
     }
 }

@@ -16,6 +16,9 @@
 //!   A malformed id, or one from the future, counts as none.
 //! - Heartbeats are a named `ping` event; a subscriber that falls too far behind has its
 //!   stream ended, and its browser resumes from history.
+//! - With the `redis` feature, [`RedisHub`] shares one stream among several processes
+//!   through a Redis Stream: one elected publisher, every process serving subscribers and
+//!   resumes (see its module).
 //! - [`HubMetrics`] counts subscribers, events and bytes delivered, replays, gaps and slow
 //!   drops as prometheus-client metrics, registered in a registry of the caller's choosing.
 //!
@@ -50,6 +53,8 @@ mod hub;
 #[cfg(feature = "runtime")]
 mod metrics;
 mod protocol;
+#[cfg(feature = "redis")]
+mod redis_log;
 #[cfg(feature = "runtime")]
 mod stream;
 
@@ -60,5 +65,7 @@ pub use hub::{Hub, Start, Subscription};
 #[cfg(feature = "runtime")]
 pub use metrics::HubMetrics;
 pub use protocol::{CLOSE_EVENT, EventId, GAP_EVENT, InvalidEventId, PING_EVENT};
+#[cfg(feature = "redis")]
+pub use redis_log::{RedisHub, RedisMetrics, RedisOptions};
 #[cfg(feature = "runtime")]
 pub use stream::StreamOptions;

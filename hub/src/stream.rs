@@ -45,7 +45,7 @@ impl Subscription {
         self,
         options: StreamOptions,
     ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-        let Subscription { backlog, mut live, metrics, counted, .. } = self;
+        let Subscription { backlog, mut live, seen_through, metrics, counted, .. } = self;
         let StreamOptions { retry, heartbeat, limit, stop } = options;
         let retry = frame::retry(retry);
         let counts = metrics.clone();
@@ -54,6 +54,7 @@ impl Subscription {
             let mut heartbeat = interval_at(Instant::now() + heartbeat, heartbeat);
             let mut delivered = 0;
             let mut last_id = None;
+            let mut seen_through = seen_through;
             loop {
                 let next = match backlog.next() {
                     Some((Some(id), frame)) => Next::Event(id, frame),
@@ -66,7 +67,10 @@ impl Subscription {
                     },
                 };
                 match next {
+                    // Only where several processes feed the hub: never send an event twice.
+                    Next::Event(id, _) if id.index <= seen_through => {}
                     Next::Event(id, frame) => {
+                        seen_through = id.index;
                         counts.delivered.inc();
                         yield retry.clone();
                         yield frame;

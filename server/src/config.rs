@@ -86,6 +86,50 @@ pub struct Config {
     /// `https://example.com`; repeat it, or separate origins with commas. None: same origin only.
     #[arg(long, env = "LIVENAMES_ALLOW_ORIGIN", value_name = "ORIGIN", value_delimiter = ',')]
     pub allow_origin: Vec<AllowedOrigin>,
+
+    /// Share the port of `--addr` with other instances on this host that set it too
+    /// (`SO_REUSEPORT`): the kernel spreads new connections among them. Use with `--redis-url`.
+    #[arg(long, env = "LIVENAMES_REUSE_PORT", default_value_t = false)]
+    pub reuse_port: bool,
+
+    /// Redis to share the stream with other instances through, like `redis://127.0.0.1:6379/`.
+    /// None: the stream lives in this process only.
+    #[arg(long, env = "LIVENAMES_REDIS_URL", value_name = "URL", value_parser = redis_url)]
+    pub redis_url: Option<String>,
+
+    /// Prefix of the Redis keys: `<key>:events` (the stream), `<key>:epoch`, `<key>:leader`.
+    #[arg(
+        long,
+        env = "LIVENAMES_REDIS_KEY",
+        value_name = "KEY",
+        default_value = "livenames",
+        value_parser = redis_key
+    )]
+    pub redis_key: String,
+
+    /// Milliseconds the publishing instance's lease in Redis lasts unless renewed; another
+    /// instance takes over within twice this after the publisher dies (at least 100).
+    #[arg(
+        long,
+        env = "LIVENAMES_LEASE_MS",
+        value_name = "MS",
+        default_value_t = 3000,
+        value_parser = clap::value_parser!(u64).range(100..)
+    )]
+    pub lease_ms: u64,
+}
+
+/// A key prefix: any text but the empty one.
+fn redis_key(text: &str) -> Result<String, String> {
+    match text {
+        "" => Err("the key prefix must not be empty".to_string()),
+        text => Ok(text.to_string()),
+    }
+}
+
+/// A Redis URL, checked without connecting.
+fn redis_url(text: &str) -> Result<String, String> {
+    sse_hub::RedisOptions::check_url(text).map(|()| text.to_string())
 }
 
 impl Config {
@@ -112,6 +156,11 @@ impl Config {
     /// How long a write may stall before its connection is closed.
     pub fn stall_timeout(&self) -> Duration {
         Duration::from_secs(self.stall_timeout_secs)
+    }
+
+    /// How long the publisher's lease in Redis lasts.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
     }
 
     /// How long shutdown waits for open connections.
@@ -141,6 +190,10 @@ mod tests {
         assert_eq!(config.shutdown_timeout(), Duration::from_secs(5));
         assert_eq!(config.stall_timeout(), Duration::from_secs(30));
         assert!(config.allow_origin.is_empty(), "same origin only");
+        assert_eq!(config.redis_url, None, "the stream lives in this process");
+        assert_eq!(config.redis_key, "livenames");
+        assert_eq!(config.lease(), Duration::from_secs(3));
+        assert!(!config.reuse_port, "the port is this process's own");
     }
 
     #[test]
@@ -194,6 +247,11 @@ mod tests {
             (&["--allow-origin", "https://user@example.com"][..], "--allow-origin"),
             (&["--allow-origin", "*"][..], "--allow-origin"),
             (&["--allow-origin", ""][..], "--allow-origin"),
+            (&["--redis-url", "127.0.0.1:6379"][..], "--redis-url"),
+            (&["--redis-url", "http://127.0.0.1/"][..], "--redis-url"),
+            (&["--redis-key", ""][..], "--redis-key"),
+            (&["--lease-ms", "99"][..], "--lease-ms"),
+            (&["--lease-ms", "soon"][..], "--lease-ms"),
         ] {
             let err = parse(args).unwrap_err();
             assert_eq!(err.kind(), ErrorKind::ValueValidation, "{args:?}");

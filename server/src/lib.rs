@@ -3,17 +3,21 @@
 //! ```text
 //! names::publish ──► hub::Hub ──► sse::stream ──► the browser's EventSource
 //! ```
+//! With `--redis-url`, the generator publishes through Redis (`sse_hub::RedisHub`) and the
+//! hub is this instance's copy of the shared stream.
 //! - [`config`]: flags and environment, parsed once at start-up.
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
 //! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
+//! - [`listen`]: the listening socket, shared with other instances with `--reuse-port`.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
 pub mod config;
 pub mod connections;
 pub mod error;
 pub mod layers;
+pub mod listen;
 pub mod names;
 pub mod ops;
 pub mod sse;
@@ -33,7 +37,7 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
-use sse_hub::Hub;
+use sse_hub::{Hub, RedisHub, RedisOptions};
 use stall::StallGuardListener;
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -41,6 +45,7 @@ use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 /// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
@@ -50,11 +55,16 @@ const OUTPUT_NAME: &str = "livenames";
 /// browser then resumes from history): bounds what a reader that stalls costs.
 const SUBSCRIBER_BACKLOG: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
+/// How long shutdown waits for the generator to stop (and release its lease in Redis).
+const GENERATOR_STOP: Duration = Duration::from_secs(2);
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Hub<NamesEvent>,
+    /// The stream shared through Redis (`--redis-url`), whose local cache `hub` is.
+    pub redis: Option<RedisHub<NamesEvent>>,
     /// Sent as `retry:` with every event, jittered per connection.
     pub retry: Duration,
     /// How often the stream carries something, told to pages for dead-link detection.
@@ -111,14 +121,14 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
-    tokio::spawn(names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone()));
+    let (hub, redis, generator) = start_stream(&config, &stop).await?;
     let slots = StreamSlots::new(config.max_connections, config.retry());
     let stalled = Counter::default();
-    let metrics = Arc::new(ops::registry(&hub, &slots, &stalled));
+    let metrics = Arc::new(ops::registry(&hub, redis.as_ref(), &slots, &stalled));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,
+        redis,
         retry: config.retry(),
         pace: Pace { interval: config.interval(), heartbeat: config.keepalive() },
         stop: stop.clone(),
@@ -138,7 +148,43 @@ pub async fn serve(
     // Peers' addresses reach the handlers, for the logs.
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(stop_on(shutdown, stop.clone()));
-    bounded_shutdown(server.into_future(), stop, config.shutdown_timeout()).await
+    let served = bounded_shutdown(server.into_future(), stop, config.shutdown_timeout()).await;
+    // The generator ends at stop; with Redis it releases its lease, so another instance
+    // takes over at once instead of after the lease expires.
+    if tokio::time::timeout(GENERATOR_STOP, generator).await.is_err() {
+        tracing::warn!("the generator did not stop within {GENERATOR_STOP:?}");
+    }
+    served
+}
+
+/// The stream and its generator: in this process, or shared through Redis with
+/// `--redis-url`, where only the instance holding the lease generates.
+async fn start_stream(
+    config: &Config,
+    stop: &CancellationToken,
+) -> std::io::Result<(Hub<NamesEvent>, Option<RedisHub<NamesEvent>>, JoinHandle<()>)> {
+    let Some(url) = &config.redis_url else {
+        let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
+        let publish =
+            names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone());
+        return Ok((hub, None, tokio::spawn(publish)));
+    };
+    let options = RedisOptions {
+        url: url.clone(),
+        key: config.redis_key.clone(),
+        lease: config.lease(),
+        history: config.history,
+        backlog: SUBSCRIBER_BACKLOG,
+        max_events: config.max_events(),
+    };
+    let redis = RedisHub::connect(options, stop.clone()).await.map_err(|err| {
+        std::io::Error::other(format!(
+            "cannot reach Redis at {url} (--redis-url / LIVENAMES_REDIS_URL): {err}"
+        ))
+    })?;
+    let make = |index| names::names_event(index, &mut rand::rng());
+    let generator = tokio::spawn(redis.clone().lead(config.interval(), make, stop.clone()));
+    Ok((redis.hub().clone(), Some(redis), generator))
 }
 
 /// Waits for `shutdown`, then cancels `stop`: open SSE streams never finish on their own, so

@@ -4,7 +4,6 @@ use clap::Parser;
 use server::config::Config;
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -12,7 +11,7 @@ async fn main() -> ExitCode {
     let config = Config::parse();
     init_tracing();
     server::connections::raise_open_files_limit(config.max_connections);
-    let listener = match TcpListener::bind(config.addr).await {
+    let listener = match server::listen::bind(config.addr, config.reuse_port).await {
         Ok(listener) => listener,
         Err(err) => {
             tracing::error!("cannot listen on {} (--addr / LEPTOS_SITE_ADDR): {err}", config.addr);

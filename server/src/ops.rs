@@ -12,7 +12,7 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
-use sse_hub::Hub;
+use sse_hub::{Hub, RedisHub};
 
 /// The content type of prometheus-client's text encoding, which Prometheus scrapes as is.
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -20,18 +20,30 @@ const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; cha
 /// What `GET /healthz` answers.
 #[derive(Debug, Serialize)]
 pub struct Health {
-    /// Always `ok`: a server that can answer is serving.
+    /// `ok`, or `degraded` while Redis (`--redis-url`) is unreachable: the instance still
+    /// serves its subscribers (heartbeats, resumes from its own history) but gets no events.
     pub status: &'static str,
+    /// With `--redis-url`: `ok` or `degraded`, whether the stream is read from Redis now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis: Option<&'static str>,
+    /// With `--redis-url`: whether this instance holds the lease and generates the events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub leader: Option<bool>,
     /// Open subscriber streams.
     pub subscribers: i64,
     /// The id of the latest event, `null` before the first one.
     pub last_event_id: Option<String>,
 }
 
-/// `GET /healthz`: `200` with the subscriber count and the latest event's id.
+/// `GET /healthz`: `200` with the subscriber count and the latest event's id, also when
+/// degraded: a load balancer should keep an instance whose subscribers are still served.
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    let redis =
+        state.redis.as_ref().map(|redis| if redis.is_connected() { "ok" } else { "degraded" });
     Json(Health {
-        status: "ok",
+        status: redis.unwrap_or("ok"),
+        redis,
+        leader: state.redis.as_ref().map(RedisHub::is_leader),
         subscribers: state.hub.metrics().subscribers.get(),
         last_event_id: state.hub.latest().map(|(id, _)| id.to_string()),
     })
@@ -49,13 +61,22 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     }
 }
 
-/// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`.
+/// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`,
+/// and with `--redis-url` Redis's, prefixed `livenames_redis_`.
 /// One per server, never global, so several servers in one process keep separate counts.
-pub fn registry(hub: &Hub<NamesEvent>, slots: &StreamSlots, stalled: &Counter) -> Registry {
+pub fn registry(
+    hub: &Hub<NamesEvent>,
+    redis: Option<&RedisHub<NamesEvent>>,
+    slots: &StreamSlots,
+    stalled: &Counter,
+) -> Registry {
     let mut registry = Registry::with_prefix("livenames");
     let sse = registry.sub_registry_with_prefix("sse");
     hub.metrics().register(sse);
     slots.register(sse);
+    if let Some(redis) = redis {
+        redis.metrics().register(registry.sub_registry_with_prefix("redis"));
+    }
     registry.register(
         "connections_stalled",
         "Connections closed because the client stopped reading",

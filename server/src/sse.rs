@@ -56,9 +56,17 @@ pub async fn stream(
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let span = tracing::info_span!("sse", %peer);
-    // Nothing below awaits, so the span may stay entered: the hub's logs about this
-    // subscription (a gap) name the peer.
-    let _in_span = span.enter();
+    // The hub's logs about this subscription (a gap) and while streaming (a slow drop) name
+    // the peer.
+    open(state, peer, headers, query).instrument(span).await
+}
+
+async fn open(
+    state: AppState,
+    peer: SocketAddr,
+    headers: HeaderMap,
+    query: Result<Query<StreamQuery>, QueryRejection>,
+) -> Result<Response, Error> {
     let Query(query) = query.map_err(|rejection| Error::BadQuery(rejection.body_text()))?;
     let reconnect_id = headers.get(LAST_EVENT_ID).map(|value| value.to_str().unwrap_or(""));
     if query.limit.is_some() && reconnect_id.is_some() {
@@ -70,7 +78,11 @@ pub async fn stream(
     let slot = state.slots.take()?;
     // The browser's own header is newer than the id the page put in the URL.
     let resume_from = reconnect_id.or(query.last_event_id.as_deref());
-    let Some(subscription) = state.hub.subscribe(resume_from) else {
+    let subscription = match &state.redis {
+        Some(redis) => redis.subscribe(resume_from).await,
+        None => state.hub.subscribe(resume_from),
+    };
+    let Some(subscription) = subscription else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     tracing::info!(resume_from, start = ?subscription.start(), "subscriber connected");
@@ -81,8 +93,7 @@ pub async fn stream(
         stop: state.stop.clone(),
     };
     let body = OpenStream::new(peer, slot).hold(subscription.into_stream(options));
-    // And so do its logs while streaming (a slow drop).
-    Ok(sse_response(body.instrument(span.clone())))
+    Ok(sse_response(body.in_current_span()))
 }
 
 /// How far each connection's `retry:` may be from `--retry-ms`, as a fraction of it.

@@ -36,6 +36,14 @@ fn help_documents_every_flag_and_its_environment_variable() {
         "LIVENAMES_SHUTDOWN_TIMEOUT_SECS",
         "--allow-origin",
         "LIVENAMES_ALLOW_ORIGIN",
+        "--reuse-port",
+        "LIVENAMES_REUSE_PORT",
+        "--redis-url",
+        "LIVENAMES_REDIS_URL",
+        "--redis-key",
+        "LIVENAMES_REDIS_KEY",
+        "--lease-ms",
+        "LIVENAMES_LEASE_MS",
     ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
@@ -78,6 +86,42 @@ fn an_address_in_use_stops_start_up_naming_the_flag() {
     assert_eq!(output.status.code(), Some(1));
     let log = String::from_utf8(output.stdout).unwrap();
     assert!(log.contains("--addr") && log.contains(&addr), "{log}");
+}
+
+#[test]
+fn an_unreachable_redis_stops_start_up_naming_the_flag() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    let output = run(&["--addr", "127.0.0.1:0", "--redis-url", &url], &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(log.contains("--redis-url") && log.contains(&url), "{log}");
+}
+
+#[test]
+fn instances_with_reuse_port_share_one_port() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Child, Stdio};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let start = || {
+        Command::new(env!("CARGO_BIN_EXE_server"))
+            .args(["--addr", &addr, "--reuse-port"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the server binary runs")
+    };
+    let mut instances: Vec<Child> = vec![start(), start()];
+    for instance in &mut instances {
+        let lines = BufReader::new(instance.stdout.take().unwrap()).lines();
+        let log: Vec<String> =
+            lines.map_while(Result::ok).take_while(|line| !line.contains("listening on")).collect();
+        let listening = instance.try_wait().unwrap().is_none();
+        let _ = instance.kill();
+        let _ = instance.wait();
+        assert!(listening, "an instance could not listen on {addr}:\n{}", log.join("\n"));
+    }
 }
 
 #[test]
