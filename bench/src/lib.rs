@@ -1,0 +1,49 @@
+//! SSE fan-out benchmarks for livenames, all run from one binary, `sse-load`:
+//!
+//! ```text
+//! load ──► GET /sse × N ──► livenames or baseline      floor: write() × N, nothing else
+//!                 └──── compare runs all three and prints the ratios
+//! ```
+//! - [`load`]: N loopback subscribers, fan-out completeness, latency, the server's RSS and CPU.
+//! - [`tally`]: what the subscribers received, counted per event id.
+//! - [`sse`]: the incremental event-stream parser the subscribers read with.
+//! - [`baseline`]: a plain axum SSE server (`broadcast` → `BroadcastStream` → `Sse`).
+//! - [`floor`]: the same bytes written to as many sockets with blocking `write()`.
+//! - [`compare`]: starts both servers, runs `load` on each and `floor`, prints ratios.
+//! - [`target`], [`procfs`], [`child`]: the loopback-only URL check, `/proc` readings, and
+//!   child processes that never outlive the run.
+
+pub mod baseline;
+pub mod child;
+pub mod compare;
+pub mod floor;
+pub mod load;
+pub mod procfs;
+pub mod sse;
+pub mod tally;
+pub mod target;
+
+/// What can go wrong in a benchmark run; each message says which flag or step.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A flag's value cannot be used; the text names the flag.
+    #[error("{flag} {why}")]
+    Flag { flag: &'static str, why: String },
+    /// A system call, file or child process failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Raises this process's soft open-files limit to the hard limit and fails, naming `flag`,
+/// when `needed` descriptors would not fit under it.
+pub fn raise_open_files_limit(needed: u64, flag: &'static str) -> Result<u64, Error> {
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
+        .map_err(|err| Error::Io(format!("reading the open-files limit: {err}")))?;
+    let soft = rlimit::increase_nofile_limit(hard)
+        .map_err(|err| Error::Io(format!("raising the open-files limit: {err}")))?;
+    if needed > soft {
+        let why = format!("needs {needed} open files, over this process's limit of {soft}");
+        return Err(Error::Flag { flag, why });
+    }
+    Ok(soft)
+}
