@@ -45,6 +45,11 @@ impl Running {
         self.child.id()
     }
 
+    /// Its stdout, if it was piped and not taken yet.
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.child.stdout.take()
+    }
+
     /// `Some(description)` once it has exited.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
