@@ -4,7 +4,7 @@
 //! event, and prints every report with the ratios the targets are stated in.
 
 use crate::child::{Running, command};
-use crate::{Error, floor, load, procfs};
+use crate::{Error, Workload, floor, load, procfs};
 use serde_json::{Value, json};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,15 +19,8 @@ const LISTENING: &str = "listening on http://";
 /// Flags of `sse-load compare`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Subscribers per run.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub subscribers: u64,
-    /// Milliseconds between events, for both servers and the floor.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval_ms: u64,
-    /// Seconds of each measuring window.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub duration_secs: u64,
+    #[command(flatten)]
+    pub workload: Workload,
     /// The livenames server binary, built with `cargo build --release -p server`.
     #[arg(long, default_value = "target/release/server")]
     pub server: PathBuf,
@@ -63,9 +56,9 @@ pub fn run(options: &Options) -> Result<Value, Error> {
     let floor = floor::run(&floor_options(options, &livenames))?;
     let floor = serde_json::to_value(floor).map_err(|err| Error::Io(err.to_string()))?;
     Ok(json!({
-        "subscribers": options.subscribers,
-        "interval_ms": options.interval_ms,
-        "duration_secs": options.duration_secs,
+        "subscribers": options.workload.subscribers,
+        "interval_ms": options.workload.interval_ms,
+        "duration_secs": options.workload.duration_secs,
         "load_average_before": load_before,
         "load_average_after": procfs::load_average()?,
         "ratios": ratios(&livenames, &baseline, &floor),
@@ -78,8 +71,13 @@ pub fn run(options: &Options) -> Result<Value, Error> {
 /// The livenames server on a free loopback port, allowed more streams than the run opens.
 fn livenames_command(options: &Options) -> Command {
     let mut server = command(&options.server);
-    let max_connections = (options.subscribers + 1000).max(10_000);
-    server.args(["--addr", "127.0.0.1:0", "--interval-ms", &options.interval_ms.to_string()]);
+    let max_connections = (options.workload.subscribers + 1000).max(10_000);
+    server.args([
+        "--addr",
+        "127.0.0.1:0",
+        "--interval-ms",
+        &options.workload.interval_ms.to_string(),
+    ]);
     server.args(["--max-connections", &max_connections.to_string()]);
     server
 }
@@ -94,7 +92,7 @@ fn baseline_command(options: &Options) -> Result<Command, Error> {
         "--addr",
         "127.0.0.1:0",
         "--interval-ms",
-        &options.interval_ms.to_string(),
+        &options.workload.interval_ms.to_string(),
     ]);
     Ok(server)
 }
@@ -141,8 +139,8 @@ fn listening_url(log: &str) -> Option<String> {
 fn load_options(options: &Options, url: String, server_pid: u32) -> load::Options {
     load::Options {
         url,
-        subscribers: options.subscribers,
-        duration_secs: options.duration_secs,
+        subscribers: options.workload.subscribers,
+        duration_secs: options.workload.duration_secs,
         ramp_per_sec: options.ramp_per_sec,
         server_pid: Some(server_pid),
         source_addrs: options.source_addrs,
@@ -173,9 +171,7 @@ fn run_load(options: &load::Options) -> Result<Value, Error> {
 fn floor_options(options: &Options, livenames: &Value) -> floor::Options {
     let bytes = livenames.pointer("/fan_out/mean_event_bytes").and_then(Value::as_f64);
     floor::Options {
-        subscribers: options.subscribers,
-        interval_ms: options.interval_ms,
-        duration_secs: options.duration_secs,
+        workload: options.workload.clone(),
         bytes: bytes.map_or(500, |bytes| bytes.round().max(1.0) as u64),
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::child::{Running, command};
 use crate::target::source_addr;
-use crate::{Error, procfs};
+use crate::{Error, Workload, procfs};
 use serde::Serialize;
 use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -20,15 +20,8 @@ const SPARE_FILES: u64 = 64;
 /// Flags of `sse-load floor`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
-    /// Sockets to write to.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    pub subscribers: u64,
-    /// Milliseconds between two rounds of writes.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
-    pub interval_ms: u64,
-    /// Seconds of writing.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    pub duration_secs: u64,
+    #[command(flatten)]
+    pub workload: Workload,
     /// Bytes per write: about one SSE event.
     #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub bytes: u64,
@@ -61,15 +54,15 @@ pub struct Report {
 
 /// Opens the sockets, writes for `--duration-secs`, and reports the writer's CPU time.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    crate::raise_open_files_limit(options.subscribers + SPARE_FILES, "--subscribers")?;
+    crate::raise_open_files_limit(options.workload.subscribers + SPARE_FILES, "--subscribers")?;
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding a loopback listener"))?;
     let addr = listener.local_addr().map_err(io("reading the listener's address"))?;
     let exe = std::env::current_exe().map_err(io("finding this program"))?;
     let mut drain = command(exe);
     drain.args(["drain", "--addr", &addr.to_string(), "--connections"]);
-    drain.arg(options.subscribers.to_string());
+    drain.arg(options.workload.subscribers.to_string());
     let mut readers = Running::spawn("the floor's readers", &mut drain)?;
-    let sockets = accept(&listener, options.subscribers, &mut readers)?;
+    let sockets = accept(&listener, options.workload.subscribers, &mut readers)?;
     eprintln!("sse-load: floor: writing to {} sockets", sockets.len());
     write_rounds(sockets, options)
 }
@@ -115,8 +108,8 @@ fn writer_socket(socket: TcpStream) -> Result<TcpStream, Error> {
 /// Writes `--bytes` to every socket once per interval, measuring this thread's CPU time.
 fn write_rounds(mut sockets: Vec<TcpStream>, options: &Options) -> Result<Report, Error> {
     let frame = frame(options.bytes as usize);
-    let interval = Duration::from_millis(options.interval_ms);
-    let rounds = (options.duration_secs * 1000).div_ceil(options.interval_ms);
+    let interval = Duration::from_millis(options.workload.interval_ms);
+    let rounds = (options.workload.duration_secs * 1000).div_ceil(options.workload.interval_ms);
     let cpu_before = procfs::this_thread_cpu()?;
     let started = Instant::now();
     let mut max_delay = Duration::ZERO;
@@ -132,7 +125,7 @@ fn write_rounds(mut sockets: Vec<TcpStream>, options: &Options) -> Result<Report
     let writes = rounds * sockets.len() as u64;
     Ok(Report {
         subscribers: sockets.len() as u64,
-        interval_ms: options.interval_ms,
+        interval_ms: options.workload.interval_ms,
         bytes: options.bytes,
         writes,
         writer_cpu_secs: cpu,

@@ -23,6 +23,21 @@ pub mod sse;
 pub mod tally;
 pub mod target;
 
+/// How many subscribers, how often an event, for how long: the shape of a run, shared by
+/// `floor` and `compare` so that both measure the same thing.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Workload {
+    /// Subscribers (for `floor`: sockets written to).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub subscribers: u64,
+    /// Milliseconds between two events.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub interval_ms: u64,
+    /// Seconds of the measuring window.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub duration_secs: u64,
+}
+
 /// What can go wrong in a benchmark run; each message says which flag or step.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -130,7 +130,10 @@ pub struct ServerCost {
 #[derive(Debug, Serialize)]
 pub struct ToolCost {
     pub threads: u64,
+    /// From start to report, connecting included.
     pub cpu_secs: f64,
+    /// In the measuring window only: reading and counting the deliveries.
+    pub cpu_secs_in_window: f64,
     pub max_rss_bytes: u64,
 }
 
@@ -169,11 +172,13 @@ async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error
     tokio::time::sleep(Duration::from_secs(options.settle_secs)).await;
 
     let connected = server(options.server_pid)?;
+    let (tool_cpu_before, _) = procfs::this_process()?;
     lock(&tally).open_window(SystemTime::now());
     let window_started = Instant::now();
     eprintln!("sse-load: measuring for {} s", options.duration_secs);
     tokio::time::sleep(Duration::from_secs(options.duration_secs)).await;
     let after = server(options.server_pid)?;
+    let (tool_cpu_after, _) = procfs::this_process()?;
     lock(&tally).close_window(SystemTime::now());
     let window_secs = window_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(options.drain_secs)).await;
@@ -200,6 +205,7 @@ async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error
         load_tool: ToolCost {
             threads: options.threads,
             cpu_secs: cpu.as_secs_f64(),
+            cpu_secs_in_window: tool_cpu_after.saturating_sub(tool_cpu_before).as_secs_f64(),
             max_rss_bytes,
         },
     })
