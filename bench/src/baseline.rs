@@ -70,7 +70,8 @@ pub fn run(options: &Options) -> Result<(), Error> {
         let why = format!("must be a loopback address, not {}", options.addr);
         return Err(Error::Flag { flag: "--addr", why });
     }
-    crate::raise_open_files_limit(0, "--addr")?;
+    // Each stream holds a socket: allow as many as the hard limit does.
+    crate::raise_open_files_limit()?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|err| Error::Io(format!("starting the runtime: {err}")))?;
     runtime.block_on(serve(options.addr, Duration::from_millis(options.interval_ms)))

@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 
 /// How long the readers may take to connect before the run gives up.
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+/// Loopback source addresses the readers connect from: 8 × ~28k ephemeral ports.
+const READER_SOURCE_ADDRS: usize = 8;
 /// Open files kept for what is not a socket.
 const SPARE_FILES: u64 = 64;
 
@@ -54,7 +56,7 @@ pub struct Report {
 
 /// Opens the sockets, writes for `--duration-secs`, and reports the writer's CPU time.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    crate::raise_open_files_limit(options.workload.subscribers + SPARE_FILES, "--subscribers")?;
+    crate::open_files_for(options.workload.subscribers + SPARE_FILES, "--subscribers")?;
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding a loopback listener"))?;
     let addr = listener.local_addr().map_err(io("reading the listener's address"))?;
     let exe = std::env::current_exe().map_err(io("finding this program"))?;
@@ -148,7 +150,7 @@ pub fn drain(options: &DrainOptions) -> Result<(), Error> {
     if !options.addr.ip().is_loopback() {
         return Err(Error::Flag { flag: "--addr", why: "must be on loopback".into() });
     }
-    crate::raise_open_files_limit(options.connections + SPARE_FILES, "--connections")?;
+    crate::open_files_for(options.connections + SPARE_FILES, "--connections")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -156,7 +158,7 @@ pub fn drain(options: &DrainOptions) -> Result<(), Error> {
     runtime.block_on(async {
         let mut readers = tokio::task::JoinSet::new();
         for index in 0..options.connections {
-            let source = source_addr(index as usize, 8);
+            let source = source_addr(index as usize, READER_SOURCE_ADDRS);
             let socket = tokio::net::TcpSocket::new_v4().map_err(io("drain: socket"))?;
             socket.bind(SocketAddr::new(source.into(), 0)).map_err(io("drain: bind"))?;
             let stream = socket.connect(options.addr).await.map_err(io("drain: connect"))?;

@@ -49,16 +49,21 @@ pub enum Error {
     Io(String),
 }
 
-/// Raises this process's soft open-files limit to the hard limit and fails, naming `flag`,
-/// when `needed` descriptors would not fit under it.
-pub fn raise_open_files_limit(needed: u64, flag: &'static str) -> Result<u64, Error> {
+/// Raises this process's soft open-files limit to the hard limit; returns the new limit.
+pub fn raise_open_files_limit() -> Result<u64, Error> {
     let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
         .map_err(|err| Error::Io(format!("reading the open-files limit: {err}")))?;
-    let soft = rlimit::increase_nofile_limit(hard)
-        .map_err(|err| Error::Io(format!("raising the open-files limit: {err}")))?;
-    if needed > soft {
-        let why = format!("needs {needed} open files, over this process's limit of {soft}");
+    rlimit::increase_nofile_limit(hard)
+        .map_err(|err| Error::Io(format!("raising the open-files limit: {err}")))
+}
+
+/// Raises the open-files limit and fails, naming `flag`, when `needed` descriptors would
+/// not fit under it.
+pub fn open_files_for(needed: u64, flag: &'static str) -> Result<(), Error> {
+    let limit = raise_open_files_limit()?;
+    if needed > limit {
+        let why = format!("needs {needed} open files, over this process's limit of {limit}");
         return Err(Error::Flag { flag, why });
     }
-    Ok(soft)
+    Ok(())
 }

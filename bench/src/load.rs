@@ -140,7 +140,7 @@ pub struct ToolCost {
 /// Runs `load` to its end and returns the report; progress goes to stderr.
 pub fn run(options: &Options) -> Result<Report, Error> {
     let target = Target::parse(&options.url)?;
-    crate::raise_open_files_limit(options.subscribers + SPARE_FILES, "--subscribers")?;
+    crate::open_files_for(options.subscribers + SPARE_FILES, "--subscribers")?;
     start_watchdog(options.deadline());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(options.threads as usize)
@@ -164,31 +164,59 @@ fn start_watchdog(deadline: Duration) {
 
 async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error> {
     let tally = Arc::new(Mutex::new(Tally::default()));
-    let server = |pid: Option<u32>| pid.map(procfs::usage).transpose();
-    let before = server(options.server_pid)?;
+    let before = server_usage(options.server_pid)?;
     let ramp_started = Instant::now();
     let subscribers = ramp(&target, options, &tally).await;
     let ramp_secs = ramp_started.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(options.settle_secs)).await;
-
-    let connected = server(options.server_pid)?;
-    let (tool_cpu_before, _) = procfs::this_process()?;
-    lock(&tally).open_window(SystemTime::now());
-    let window_started = Instant::now();
-    eprintln!("sse-load: measuring for {} s", options.duration_secs);
-    tokio::time::sleep(Duration::from_secs(options.duration_secs)).await;
-    let after = server(options.server_pid)?;
-    let (tool_cpu_after, _) = procfs::this_process()?;
-    lock(&tally).close_window(SystemTime::now());
-    let window_secs = window_started.elapsed().as_secs_f64();
+    let edges = window(options, &tally).await?;
     tokio::time::sleep(Duration::from_secs(options.drain_secs)).await;
-
     let received = lock(&tally).summary();
     drop(subscribers);
+    report(options, ramp_secs, before, edges, received)
+}
+
+/// What the server and this tool had spent at one edge of the window.
+struct Edge {
+    at: Instant,
+    server: Option<Usage>,
+    tool_cpu: Duration,
+}
+
+impl Edge {
+    fn now(server_pid: Option<u32>) -> Result<Self, Error> {
+        let (tool_cpu, _) = procfs::this_process()?;
+        Ok(Self { at: Instant::now(), server: server_usage(server_pid)?, tool_cpu })
+    }
+}
+
+fn server_usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
+    pid.map(procfs::usage).transpose()
+}
+
+/// The measuring window: counts events published from its start to its end.
+async fn window(options: &Options, tally: &Mutex<Tally>) -> Result<[Edge; 2], Error> {
+    let start = Edge::now(options.server_pid)?;
+    lock(tally).open_window(SystemTime::now());
+    eprintln!("sse-load: measuring for {} s", options.duration_secs);
+    tokio::time::sleep(Duration::from_secs(options.duration_secs)).await;
+    let end = Edge::now(options.server_pid)?;
+    lock(tally).close_window(SystemTime::now());
+    Ok([start, end])
+}
+
+fn report(
+    options: &Options,
+    ramp_secs: f64,
+    before: Option<Usage>,
+    [start, end]: [Edge; 2],
+    received: Summary,
+) -> Result<Report, Error> {
+    let window_secs = end.at.duration_since(start.at).as_secs_f64();
     let deliveries = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.deliveries);
-    let server = match (options.server_pid, before, connected, after) {
+    let open = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.subscribers_at_window_start);
+    let server = match (options.server_pid, before, start.server, end.server) {
         (Some(pid), Some(before), Some(connected), Some(after)) => {
-            let open = received.fan_out.as_ref().map_or(0, |f| f.subscribers_at_window_start);
             Some(server_cost(pid, [before, connected, after], open, deliveries))
         }
         _ => None,
@@ -205,7 +233,7 @@ async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error
         load_tool: ToolCost {
             threads: options.threads,
             cpu_secs: cpu.as_secs_f64(),
-            cpu_secs_in_window: tool_cpu_after.saturating_sub(tool_cpu_before).as_secs_f64(),
+            cpu_secs_in_window: end.tool_cpu.saturating_sub(start.tool_cpu).as_secs_f64(),
             max_rss_bytes,
         },
     })
