@@ -29,15 +29,13 @@ fn sse_load(args: &[&str]) -> (bool, Option<Value>, String) {
     (output.status.success(), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-#[test]
-fn every_subscriber_gets_every_event_of_the_window() {
-    let (server, url) = start_baseline(100);
-    let pid = server.pid().to_string();
-    let url = format!("{url}/sse");
-    let (ok, report, stderr) = sse_load(&[
+/// Runs `load` with 10 subscribers against `url` for 3 s and returns its report.
+fn load_ten_subscribers(url: &str, server_pid: Option<u32>) -> Value {
+    let pid = server_pid.map(|pid| pid.to_string());
+    let mut args = vec![
         "load",
         "--url",
-        &url,
+        url,
         "--subscribers",
         "10",
         "--duration-secs",
@@ -48,11 +46,17 @@ fn every_subscriber_gets_every_event_of_the_window() {
         "1",
         "--source-addrs",
         "3",
-        "--server-pid",
-        &pid,
-    ]);
+    ];
+    if let Some(pid) = &pid {
+        args.extend(["--server-pid", pid]);
+    }
+    let (ok, report, stderr) = sse_load(&args);
     assert!(ok, "{stderr}");
-    let report = report.expect("one JSON object on stdout");
+    report.expect("one JSON object on stdout")
+}
+
+/// Every one of the 10 subscribers connected and received every event of the window.
+fn assert_complete_fan_out(report: &Value) {
     assert_eq!((report["connected"].as_u64(), report["failed"].as_u64()), (Some(10), Some(0)));
     let fan_out = &report["fan_out"];
     let events = fan_out["events"].as_u64().unwrap();
@@ -63,7 +67,38 @@ fn every_subscriber_gets_every_event_of_the_window() {
     assert_eq!(fan_out["deliveries"].as_u64(), Some(events * 10), "{report}");
     assert_eq!(report["latency_ms"]["count"].as_u64(), Some(events * 10), "{report}");
     assert_eq!(report["unreadable_events"].as_u64(), Some(0), "{report}");
+}
+
+#[test]
+fn every_subscriber_gets_every_event_of_the_baseline() {
+    let (server, url) = start_baseline(100);
+    let report = load_ten_subscribers(&format!("{url}/sse"), Some(server.pid()));
+    assert_complete_fan_out(&report);
     assert!(report["server"]["rss_connected_bytes"].as_u64().unwrap() > 0, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_gets_every_event_of_livenames() {
+    use clap::Parser;
+    let flags = ["livenames", "--addr", "127.0.0.1:0", "--interval-ms", "100"];
+    let config = server::config::Config::try_parse_from(flags).unwrap();
+    let listener = tokio::net::TcpListener::bind(config.addr).await.unwrap();
+    let url = format!("http://{}/sse", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(server::serve(listener, config, async {
+        let _ = stopped.await;
+    }));
+    let report =
+        tokio::task::spawn_blocking(move || load_ten_subscribers(&url, None)).await.unwrap();
+    let _ = stop.send(());
+    assert_complete_fan_out(&report);
+    // Events published before the window (while settling, and the latest event a new stream
+    // starts with) are read but not counted.
+    assert!(
+        report["data_events_received"].as_u64().unwrap()
+            > report["fan_out"]["deliveries"].as_u64().unwrap()
+    );
+    serving.await.unwrap().unwrap();
 }
 
 #[test]
