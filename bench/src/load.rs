@@ -49,7 +49,8 @@ pub struct Options {
     /// Loopback source addresses to spread connections over: 127.0.0.1, 127.0.0.2, …
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=254))]
     pub source_addrs: u64,
-    /// Seconds to wait after the last connection before measuring.
+    /// Seconds to wait after the last connection before measuring, and after closing them all
+    /// before reading the server's RSS once more.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub settle_secs: u64,
     /// Seconds to keep reading after the window, for events published in it still on the way.
@@ -92,7 +93,8 @@ impl Options {
 
     /// When the watchdog ends the run: every phase at its longest, plus a margin.
     fn deadline(&self) -> Duration {
-        let phases = self.settle_secs + self.duration_secs + self.drain_secs;
+        // Settling twice: after connecting, and after leaving.
+        let phases = 2 * self.settle_secs + self.duration_secs + self.drain_secs;
         self.ramp_limit() + Duration::from_secs(phases) + WATCHDOG_MARGIN
     }
 }
@@ -120,6 +122,10 @@ pub struct ServerCost {
     /// After every subscriber connected and `--settle-secs` passed.
     pub rss_connected_bytes: u64,
     pub rss_after_window_bytes: u64,
+    /// After every subscriber closed its connection and `--settle-secs` passed.
+    pub rss_after_leaving_bytes: u64,
+    /// The soak target asks for at most 1.10.
+    pub rss_after_leaving_over_before: f64,
     /// RSS growth from before connecting to connected, per open stream.
     pub rss_growth_per_subscriber_bytes: Option<f64>,
     pub cpu_secs_in_window: f64,
@@ -172,8 +178,8 @@ async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error
     let edges = window(options, &tally).await?;
     tokio::time::sleep(Duration::from_secs(options.drain_secs)).await;
     let received = lock(&tally).summary();
-    drop(subscribers);
-    report(options, ramp_secs, before, edges, received)
+    let left = leave(subscribers, options).await?;
+    report(options, ramp_secs, [before, left], edges, received)
 }
 
 /// What the server and this tool had spent at one edge of the window.
@@ -188,6 +194,15 @@ impl Edge {
         let (tool_cpu, _) = procfs::this_process()?;
         Ok(Self { at: Instant::now(), server: server_usage(server_pid)?, tool_cpu })
     }
+}
+
+/// Closes every subscriber, waits `--settle-secs`, and reads the server's usage: how much of
+/// what the subscribers cost it gives back once they are gone.
+async fn leave(subscribers: JoinSet<()>, options: &Options) -> Result<Option<Usage>, Error> {
+    let mut subscribers = subscribers;
+    subscribers.shutdown().await;
+    tokio::time::sleep(Duration::from_secs(options.settle_secs)).await;
+    server_usage(options.server_pid)
 }
 
 fn server_usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
@@ -208,16 +223,16 @@ async fn window(options: &Options, tally: &Mutex<Tally>) -> Result<[Edge; 2], Er
 fn report(
     options: &Options,
     ramp_secs: f64,
-    before: Option<Usage>,
+    [before, left]: [Option<Usage>; 2],
     [start, end]: [Edge; 2],
     received: Summary,
 ) -> Result<Report, Error> {
     let window_secs = end.at.duration_since(start.at).as_secs_f64();
     let deliveries = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.deliveries);
     let open = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.subscribers_at_window_start);
-    let server = match (options.server_pid, before, start.server, end.server) {
-        (Some(pid), Some(before), Some(connected), Some(after)) => {
-            Some(server_cost(pid, [before, connected, after], open, deliveries))
+    let server = match (options.server_pid, before, start.server, end.server, left) {
+        (Some(pid), Some(before), Some(connected), Some(after), Some(left)) => {
+            Some(server_cost(pid, [before, connected, after, left], open, deliveries))
         }
         _ => None,
     };
@@ -239,10 +254,11 @@ fn report(
     })
 }
 
-/// The server's cost from its usage before connecting, once connected, and after the window.
+/// The server's cost from its usage before connecting, once connected, after the window,
+/// and after every subscriber left.
 fn server_cost(
     pid: u32,
-    [before, connected, after]: [Usage; 3],
+    [before, connected, after, left]: [Usage; 4],
     open: u64,
     deliveries: u64,
 ) -> ServerCost {
@@ -253,6 +269,8 @@ fn server_cost(
         rss_before_bytes: before.rss_bytes,
         rss_connected_bytes: connected.rss_bytes,
         rss_after_window_bytes: after.rss_bytes,
+        rss_after_leaving_bytes: left.rss_bytes,
+        rss_after_leaving_over_before: left.rss_bytes as f64 / before.rss_bytes as f64,
         rss_growth_per_subscriber_bytes: (open > 0).then(|| growth / open as f64),
         cpu_secs_in_window: cpu,
         cpu_secs_per_million_deliveries: (deliveries > 0).then(|| cpu * 1e6 / deliveries as f64),

@@ -75,6 +75,7 @@ fn every_subscriber_gets_every_event_of_the_baseline() {
     let report = load_ten_subscribers(&format!("{url}/sse"), Some(server.pid()));
     assert_complete_fan_out(&report);
     assert!(report["server"]["rss_connected_bytes"].as_u64().unwrap() > 0, "{report}");
+    assert!(report["server"]["rss_after_leaving_bytes"].as_u64().unwrap() > 0, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
