@@ -25,6 +25,10 @@ use tokio::task::JoinSet;
 
 /// Open files kept for what is not a subscriber: stdio, the runtime, `/proc` reads.
 const SPARE_FILES: u64 = 64;
+/// How long the server may take to close its ends of the connections after they all left.
+const LEAVE_PATIENCE: Duration = Duration::from_secs(60);
+/// Open files a server may hold beyond its count before the run once all have left.
+const FILES_SLACK: u64 = 4;
 /// Extra time the watchdog allows past the planned end of the run.
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
 
@@ -95,7 +99,7 @@ impl Options {
     fn deadline(&self) -> Duration {
         // Settling twice: after connecting, and after leaving.
         let phases = 2 * self.settle_secs + self.duration_secs + self.drain_secs;
-        self.ramp_limit() + Duration::from_secs(phases) + WATCHDOG_MARGIN
+        self.ramp_limit() + Duration::from_secs(phases) + LEAVE_PATIENCE + WATCHDOG_MARGIN
     }
 }
 
@@ -122,6 +126,9 @@ pub struct ServerCost {
     /// After every subscriber connected and `--settle-secs` passed.
     pub rss_connected_bytes: u64,
     pub rss_after_window_bytes: u64,
+    /// Open files before the run, once connected, and after leaving: shows whether the
+    /// server had closed every connection when its RSS was read after leaving.
+    pub open_files: [u64; 3],
     /// After every subscriber closed its connection and `--settle-secs` passed.
     pub rss_after_leaving_bytes: u64,
     /// The soak target asks for at most 1.10.
@@ -178,7 +185,7 @@ async fn measure(target: Arc<Target>, options: &Options) -> Result<Report, Error
     let edges = window(options, &tally).await?;
     tokio::time::sleep(Duration::from_secs(options.drain_secs)).await;
     let received = lock(&tally).summary();
-    let left = leave(subscribers, options).await?;
+    let left = leave(subscribers, options, before).await?;
     report(options, ramp_secs, [before, left], edges, received)
 }
 
@@ -196,11 +203,24 @@ impl Edge {
     }
 }
 
-/// Closes every subscriber, waits `--settle-secs`, and reads the server's usage: how much of
-/// what the subscribers cost it gives back once they are gone.
-async fn leave(subscribers: JoinSet<()>, options: &Options) -> Result<Option<Usage>, Error> {
-    let mut subscribers = subscribers;
+/// Closes every subscriber, waits until the server has closed its ends too (bounded) and
+/// `--settle-secs` more, and reads the server's usage: how much of what the subscribers
+/// cost it gives back once they are gone.
+async fn leave(
+    mut subscribers: JoinSet<()>,
+    options: &Options,
+    before: Option<Usage>,
+) -> Result<Option<Usage>, Error> {
     subscribers.shutdown().await;
+    if let (Some(pid), Some(before)) = (options.server_pid, before) {
+        let started = Instant::now();
+        // A server may notice a closed connection only at its next write to it.
+        while procfs::open_files(pid)? > before.open_files + FILES_SLACK
+            && started.elapsed() < LEAVE_PATIENCE
+        {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
     tokio::time::sleep(Duration::from_secs(options.settle_secs)).await;
     server_usage(options.server_pid)
 }
@@ -269,6 +289,7 @@ fn server_cost(
         rss_before_bytes: before.rss_bytes,
         rss_connected_bytes: connected.rss_bytes,
         rss_after_window_bytes: after.rss_bytes,
+        open_files: [before.open_files, connected.open_files, left.open_files],
         rss_after_leaving_bytes: left.rss_bytes,
         rss_after_leaving_over_before: left.rss_bytes as f64 / before.rss_bytes as f64,
         rss_growth_per_subscriber_bytes: (open > 0).then(|| growth / open as f64),

@@ -10,9 +10,11 @@ pub struct Usage {
     pub rss_bytes: u64,
     /// User plus system CPU time since the process started.
     pub cpu: Duration,
+    /// Open file descriptors (sockets included).
+    pub open_files: u64,
 }
 
-/// Reads `/proc/<pid>/status` and `/proc/<pid>/stat`.
+/// Reads `/proc/<pid>/status`, `/proc/<pid>/stat` and counts `/proc/<pid>/fd`.
 pub fn usage(pid: u32) -> Result<Usage, Error> {
     let read = |file: &str| {
         let path = format!("/proc/{pid}/{file}");
@@ -21,7 +23,16 @@ pub fn usage(pid: u32) -> Result<Usage, Error> {
     let bad = |file: &str| Error::Io(format!("/proc/{pid}/{file} has an unexpected format"));
     let rss_bytes = vm_rss_bytes(&read("status")?).ok_or_else(|| bad("status"))?;
     let ticks = cpu_ticks(&read("stat")?).ok_or_else(|| bad("stat"))?;
-    Ok(Usage { rss_bytes, cpu: ticks_to_duration(ticks, clock_ticks_per_sec()?) })
+    let cpu = ticks_to_duration(ticks, clock_ticks_per_sec()?);
+    Ok(Usage { rss_bytes, cpu, open_files: open_files(pid)? })
+}
+
+/// How many file descriptors the process has open.
+pub fn open_files(pid: u32) -> Result<u64, Error> {
+    let path = format!("/proc/{pid}/fd");
+    let entries =
+        std::fs::read_dir(&path).map_err(|err| Error::Io(format!("reading {path}: {err}")))?;
+    Ok(entries.count() as u64)
 }
 
 /// The CPU time the calling thread has used (`getrusage(RUSAGE_THREAD)`, microseconds).
@@ -111,6 +122,7 @@ mod tests {
     fn this_process_can_be_read() {
         let usage = usage(std::process::id()).unwrap();
         assert!(usage.rss_bytes > 0);
+        assert!(usage.open_files >= 3, "stdin, stdout, stderr at least");
         assert!(this_thread_cpu().is_ok());
     }
 }
