@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot
+.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot bench
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -32,11 +32,11 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## unit: Rust unit and integration tests (app, hub, server; the frontend is only WASM glue);
-## the multi-instance tests need redis-server, installed here if missing
+## unit: Rust unit and integration tests (app, hub, server, bench; the frontend is only WASM
+## glue); the multi-instance tests need redis-server, installed here if missing
 unit:
 	scripts/install-tools.sh unit
-	cargo test -p app -p sse-hub -p server
+	cargo test -p app -p sse-hub -p server -p bench
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
 e2e:
@@ -47,9 +47,15 @@ screenshot:
 	scripts/install-tools.sh screenshot
 	cd end2end && npx playwright test --config screenshot.config.ts
 
+## bench: livenames vs a plain axum SSE server vs the write() floor, 1,000 subscribers
+## (about 2 minutes plus the build; figures and larger runs in BENCHMARKS.md)
+bench:
+	cargo build --release -p server -p bench
+	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30
+
 ## lint: formatting and clippy, for the native crates and the WASM frontend
 lint:
 	cargo fmt --all --check
-	cargo clippy -p app -p sse-hub -p server --all-targets -- -D warnings
+	cargo clippy -p app -p sse-hub -p server -p bench --all-targets -- -D warnings
 	cargo clippy -p sse-hub --no-default-features -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings

@@ -1,0 +1,54 @@
+//! `sse-load`: SSE fan-out benchmarks over loopback. `sse-load --help` lists the commands;
+//! each prints one JSON object on stdout and its progress on stderr.
+
+use bench::{Error, baseline, compare, floor, load};
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use std::process::ExitCode;
+
+/// SSE fan-out benchmarks: livenames against a plain axum server and the socket-write floor.
+#[derive(Debug, Parser)]
+#[command(name = "sse-load", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+enum Commands {
+    /// Open N subscribers to an SSE URL on loopback and measure fan-out, latency and the server's cost.
+    Load(load::Options),
+    /// Serve the plain axum SSE baseline (broadcast → BroadcastStream → Sse with KeepAlive).
+    Baseline(baseline::Options),
+    /// Measure the floor: the same bytes written to N loopback sockets with blocking write().
+    Floor(floor::Options),
+    /// Run load against livenames and the baseline, and the floor, and print the ratios.
+    Compare(compare::Options),
+    /// The floor's reading side (started by `floor`).
+    #[command(hide = true)]
+    Drain(floor::DrainOptions),
+}
+
+fn main() -> ExitCode {
+    let result = match Cli::parse().command {
+        Commands::Load(options) => load::run(&options).and_then(|report| print(&report)),
+        Commands::Baseline(options) => baseline::run(&options),
+        Commands::Floor(options) => floor::run(&options).and_then(|report| print(&report)),
+        Commands::Compare(options) => compare::run(&options).and_then(|report| print(&report)),
+        Commands::Drain(options) => floor::drain(&options),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("sse-load: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints `report` as one pretty JSON object on stdout.
+fn print(report: &impl Serialize) -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(report).map_err(|err| Error::Io(err.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

@@ -1,0 +1,328 @@
+//! What the subscribers received: connection counts, and for each event published in the
+//! measuring window, how many subscribers got it and how long after its `info` timestamp.
+
+use crate::sse::{Event, Item};
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::SystemTime;
+
+/// Longest latency the histogram holds, in microseconds (a minute); longer ones count as it.
+const LATENCY_CEILING_US: u64 = 60_000_000;
+
+/// Counts shared by every subscriber of a run (behind one mutex).
+#[derive(Debug, Default)]
+pub struct Tally {
+    connected: u64,
+    failed: u64,
+    ended: u64,
+    /// Why connections failed or streams ended, with how often.
+    reasons: BTreeMap<String, u64>,
+    data_events: u64,
+    /// Named events other than `message` (`ping`, `close`, `gap`), by name.
+    named_events: BTreeMap<String, u64>,
+    comments: u64,
+    unreadable: u64,
+    window: Option<Window>,
+}
+
+/// The measuring window: events published in it, and who received them.
+#[derive(Debug)]
+struct Window {
+    start: SystemTime,
+    end: Option<SystemTime>,
+    /// Streams open when the window started.
+    open_at_start: u64,
+    ended_before: u64,
+    events: HashMap<Box<str>, Receipt>,
+    /// Ids known to be published outside the window, so their JSON is read only once.
+    outside: HashSet<Box<str>>,
+    latency_us: Histogram<u64>,
+    bytes: u64,
+}
+
+#[derive(Debug)]
+struct Receipt {
+    published: SystemTime,
+    receivers: u64,
+}
+
+/// Only the field the latency needs; the rest of the payload is skipped unread.
+#[derive(Deserialize)]
+struct Stamp<'a> {
+    #[serde(borrow)]
+    info: &'a str,
+}
+
+impl Tally {
+    /// A subscriber got `200` and its stream is open.
+    pub fn connected(&mut self) {
+        self.connected += 1;
+    }
+
+    /// A subscriber could not connect.
+    pub fn failed(&mut self, reason: String) {
+        self.failed += 1;
+        *self.reasons.entry(reason).or_default() += 1;
+    }
+
+    /// An open stream ended, for `reason`.
+    pub fn ended(&mut self, reason: String) {
+        self.ended += 1;
+        *self.reasons.entry(reason).or_default() += 1;
+    }
+
+    /// Subscribers that have connected or failed so far.
+    pub fn settled(&self) -> u64 {
+        self.connected + self.failed
+    }
+
+    /// Streams open now.
+    pub fn open_streams(&self) -> u64 {
+        self.connected - self.ended
+    }
+
+    /// Starts the window: events published from `now` on are counted.
+    pub fn open_window(&mut self, now: SystemTime) {
+        let latency_us = Histogram::new_with_bounds(1, LATENCY_CEILING_US, 3)
+            .expect("1 µs to a minute at 3 significant digits is a valid histogram");
+        self.window = Some(Window {
+            start: now,
+            end: None,
+            open_at_start: self.open_streams(),
+            ended_before: self.ended,
+            events: HashMap::new(),
+            outside: HashSet::new(),
+            latency_us,
+            bytes: 0,
+        });
+    }
+
+    /// Ends the window: events published after `now` are not counted.
+    pub fn close_window(&mut self, now: SystemTime) {
+        if let Some(window) = &mut self.window {
+            window.end = Some(now);
+        }
+    }
+
+    /// One item of a stream, received at `received`.
+    pub fn record(&mut self, item: Item<'_>, received: SystemTime) {
+        match item {
+            Item::Comment => self.comments += 1,
+            Item::Event(event) if event.name == "message" => {
+                self.data_events += 1;
+                if self.window.as_mut().is_some_and(|w| !w.record(&event, received)) {
+                    self.unreadable += 1;
+                }
+            }
+            Item::Event(event) => match self.named_events.get_mut(event.name) {
+                Some(count) => *count += 1,
+                None => {
+                    self.named_events.insert(event.name.to_owned(), 1);
+                }
+            },
+        }
+    }
+
+    /// The counts as they stand.
+    pub fn summary(&self) -> Summary {
+        let window = self.window.as_ref();
+        let fan_out = window.map(|w| w.fan_out(self.ended));
+        Summary {
+            connected: self.connected,
+            failed: self.failed,
+            streams_ended: self.ended,
+            reasons: self.reasons.clone(),
+            data_events_received: self.data_events,
+            named_events_received: self.named_events.clone(),
+            comments_received: self.comments,
+            unreadable_events: self.unreadable,
+            fan_out,
+            latency_ms: window.map(|w| Latency::of(&w.latency_us)),
+        }
+    }
+}
+
+impl Window {
+    /// Counts a data event if it was published in the window; false if it cannot be read.
+    fn record(&mut self, event: &Event<'_>, received: SystemTime) -> bool {
+        if let Some(receipt) = self.events.get_mut(event.id) {
+            receipt.receivers += 1;
+            let published = receipt.published;
+            self.count(published, received, event.bytes);
+            return true;
+        }
+        if self.outside.contains(event.id) {
+            return true;
+        }
+        let Some(published) = published_at(event.data) else { return false };
+        if published < self.start || self.end.is_some_and(|end| published > end) {
+            self.outside.insert(event.id.into());
+        } else {
+            self.events.insert(event.id.into(), Receipt { published, receivers: 1 });
+            self.count(published, received, event.bytes);
+        }
+        true
+    }
+
+    fn count(&mut self, published: SystemTime, received: SystemTime, bytes: usize) {
+        let latency = received.duration_since(published).unwrap_or_default();
+        self.latency_us.saturating_record(latency.as_micros() as u64);
+        self.bytes += bytes as u64;
+    }
+
+    fn fan_out(&self, ended_now: u64) -> FanOut {
+        let receivers = || self.events.values().map(|receipt| receipt.receivers);
+        let deliveries: u64 = receivers().sum();
+        let indexes: Vec<u64> = self.events.keys().filter_map(|id| event_index(id)).collect();
+        let span = match (indexes.iter().min(), indexes.iter().max()) {
+            (Some(first), Some(last)) => last - first + 1,
+            _ => 0,
+        };
+        FanOut {
+            subscribers_at_window_start: self.open_at_start,
+            streams_ended_since_window_start: ended_now - self.ended_before,
+            events: self.events.len() as u64,
+            events_missing_between_first_and_last: span.saturating_sub(indexes.len() as u64),
+            events_received_by_all: receivers().filter(|&n| n >= self.open_at_start).count() as u64,
+            min_receivers: receivers().min().unwrap_or(0),
+            max_receivers: receivers().max().unwrap_or(0),
+            deliveries,
+            mean_event_bytes: if deliveries == 0 {
+                0.0
+            } else {
+                self.bytes as f64 / deliveries as f64
+            },
+        }
+    }
+}
+
+/// The `info` timestamp of an event's JSON payload.
+fn published_at(data: &[u8]) -> Option<SystemTime> {
+    let stamp: Stamp<'_> = serde_json::from_slice(data).ok()?;
+    humantime::parse_rfc3339(stamp.info).ok()
+}
+
+/// The index of an `<epoch>-<index>` event id.
+fn event_index(id: &str) -> Option<u64> {
+    id.rsplit_once('-')?.1.parse().ok()
+}
+
+/// Everything counted, ready to print.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub connected: u64,
+    pub failed: u64,
+    pub streams_ended: u64,
+    /// Why connections failed or streams ended, with counts.
+    pub reasons: BTreeMap<String, u64>,
+    pub data_events_received: u64,
+    pub named_events_received: BTreeMap<String, u64>,
+    pub comments_received: u64,
+    /// Data events whose payload had no readable `info` timestamp.
+    pub unreadable_events: u64,
+    /// `None` when the run ended before its window opened.
+    pub fan_out: Option<FanOut>,
+    pub latency_ms: Option<Latency>,
+}
+
+/// Per-event fan-out of the events published in the window.
+#[derive(Debug, Clone, Serialize)]
+pub struct FanOut {
+    pub subscribers_at_window_start: u64,
+    pub streams_ended_since_window_start: u64,
+    /// Distinct events published in the window that anyone received.
+    pub events: u64,
+    /// Ids between the first and the last that nobody received.
+    pub events_missing_between_first_and_last: u64,
+    /// Events every subscriber open at the window's start received.
+    pub events_received_by_all: u64,
+    pub min_receivers: u64,
+    pub max_receivers: u64,
+    /// Event receipts summed over subscribers.
+    pub deliveries: u64,
+    /// Bytes of the event stream per delivery (`retry:`, `id:`, `data:` lines and the blank line).
+    pub mean_event_bytes: f64,
+}
+
+/// Publish (`info`) to receive, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            count: histogram.len(),
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            max: ms(histogram.max()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn data_event<'a>(id: &'a str, data: &'a str) -> Item<'a> {
+        Item::Event(Event { id, name: "message", data: data.as_bytes(), retry: None, bytes: 100 })
+    }
+
+    fn at(ms: u64) -> SystemTime {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(1_800_000_000_000 + ms)
+    }
+
+    fn payload(ms: u64) -> String {
+        let info = humantime::format_rfc3339_millis(at(ms));
+        format!(r#"{{"list":[{{"name":"x","value":1}}],"info":"{info}","index":1}}"#)
+    }
+
+    #[test]
+    fn counts_receivers_and_latency_of_window_events_only() {
+        let mut tally = Tally::default();
+        (0..3).for_each(|_| tally.connected());
+        tally.record(data_event("9-1", &payload(0)), at(5)); // before the window opened
+        tally.open_window(at(100));
+        tally.record(data_event("9-1", &payload(0)), at(105)); // published before it
+        for receiver in 0..3 {
+            tally.record(data_event("9-2", &payload(200)), at(210 + receiver));
+        }
+        tally.record(data_event("9-4", &payload(400)), at(450));
+        tally.close_window(at(500));
+        tally.record(data_event("9-5", &payload(600)), at(601)); // published after it
+        tally.record(Item::Comment, at(700));
+
+        let summary = tally.summary();
+        let fan_out = summary.fan_out.unwrap();
+        assert_eq!(summary.data_events_received, 7);
+        assert_eq!(summary.comments_received, 1);
+        assert_eq!((fan_out.events, fan_out.deliveries), (2, 4));
+        assert_eq!((fan_out.min_receivers, fan_out.max_receivers), (1, 3));
+        assert_eq!(fan_out.events_received_by_all, 1);
+        assert_eq!(fan_out.events_missing_between_first_and_last, 1, "9-3");
+        let latency = summary.latency_ms.unwrap();
+        assert_eq!(latency.count, 4);
+        assert!((latency.max - 50.0).abs() < 0.1, "{latency:?}");
+    }
+
+    #[test]
+    fn named_events_and_unreadable_payloads_are_counted_apart() {
+        let mut tally = Tally::default();
+        tally.open_window(at(0));
+        let ping = Event { id: "9-1", name: "ping", data: b"9-1", retry: None, bytes: 24 };
+        tally.record(Item::Event(ping), at(1));
+        tally.record(data_event("9-2", "not json"), at(2));
+        let summary = tally.summary();
+        assert_eq!(summary.named_events_received.get("ping"), Some(&1));
+        assert_eq!(summary.unreadable_events, 1);
+    }
+}
