@@ -14,7 +14,7 @@
 //!   reconnects after the server's `retry:` (sending `Last-Event-ID`, so the server resumes
 //!   exactly), and a `204` must stop the stream for good.
 
-use crate::event::{NamesEvent, PageSeed};
+use crate::event::{NamesEvent, PageSeed, RenderedEvent};
 use crate::i18n::Texts;
 use crate::tabs::TabLink;
 use codee::string::FromToStringCodec;
@@ -36,7 +36,9 @@ pub const STREAM_URL: &str = "/sse";
 /// Entries the event log keeps, newest last.
 pub const LOG_LENGTH: usize = 20;
 
-/// Data events the leader keeps to replay to a tab that joins or resumes.
+/// Data events every tab keeps (the last it showed) to replay, once it leads, to a tab that
+/// joins or resumes: any tab may become the leader, and the one that leads may have loaded
+/// after a tab that is still catching up.
 const REPLAY_LENGTH: usize = 64;
 
 /// Data events a tab holds while paused, or until the leader's replay arrives; older ones are
@@ -148,8 +150,9 @@ impl Role {
 /// What one tab tells the others, and what the connection's holder applies itself.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum TabMessage {
-    /// A data event as it arrived: its id, its JSON, and when (`Date.now()` ms).
-    Data { id: String, data: String, received_at: f64 },
+    /// A data event: its id, its JSON, and when it arrived (`Date.now()` ms; `None` for the
+    /// event a page was rendered with).
+    Data { id: String, data: String, received_at: Option<f64> },
     /// The server could not resume: events before `first_available` were skipped.
     Gap { first_available: String },
     /// The connection's state changed.
@@ -199,6 +202,7 @@ pub struct LiveNames {
 pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let PageSeed { rendered, interval_ms, heartbeat_ms, retry_max_ms, .. } = seed;
     let initial_log = rendered.iter().map(|r| log_entry(&r.id, &r.event, None)).collect();
+    let replay = StoredValue::new(rendered.iter().map(TabMessage::rendered).collect());
     let (latest, set_latest) = signal(rendered.map(|rendered| rendered.event));
     let (status, set_status) = signal(Status::new(ConnectionState::Connecting));
     let (role, set_role) = signal(Role::Solo);
@@ -209,7 +213,6 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     // Empty while this tab holds no connection.
     let (url, set_url) = signal(String::new());
     let link = StoredValue::new_local(None::<TabLink>);
-    let replay = StoredValue::new(VecDeque::<TabMessage>::new());
     // Held while paused, or from saying Hello until the leader's Welcome ends the replay:
     // live events can overtake the replay, so held events are shown in id order.
     let held = StoredValue::new(VecDeque::<TabMessage>::new());
@@ -231,27 +234,31 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         })
     };
 
-    let show_data = move |id: String, data: &str, at: f64| {
+    let show_data = move |id: String, data: String, at: Option<f64>| {
         let previous = log.with_untracked(|log| last_event_id(log).map(str::to_string));
         match continuity(previous.as_deref(), &id) {
             Continuity::Repeat => return,
             Continuity::Jump => append(LogEntry::Gap { first_available: id.clone() }),
             Continuity::Next => {}
         }
-        match serde_json::from_str::<NamesEvent>(data) {
+        match serde_json::from_str::<NamesEvent>(&data) {
             Ok(names) => {
-                append(log_entry(&id, &names, Some(at)));
+                append(log_entry(&id, &names, at));
                 set_latest.set(Some(names));
                 set_skipped.set(None);
                 set_received.update(|count| *count += 1);
-                set_received_at.set(Some(at));
+                if at.is_some() {
+                    set_received_at.set(at);
+                }
+                let shown = TabMessage::Data { id, data, received_at: at };
+                replay.update_value(|kept| push_bounded(kept, shown, REPLAY_LENGTH));
             }
             Err(err) => set_skipped.set(Some(err.to_string())),
         }
     };
 
     let show = move |message: TabMessage| match message {
-        TabMessage::Data { id, data, received_at } => show_data(id, &data, received_at),
+        TabMessage::Data { id, data, received_at } => show_data(id, data, received_at),
         TabMessage::Gap { first_available } => append(LogEntry::Gap { first_available }),
         TabMessage::Status(_) | TabMessage::Hello { .. } | TabMessage::Welcome { .. } => {}
     };
@@ -308,7 +315,6 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let share = move |message: TabMessage| {
         if role.get_untracked() == Role::Leader {
             post(&message);
-            replay.update_value(|kept| push_bounded(kept, message.clone(), REPLAY_LENGTH));
         }
         receive(message);
     };
@@ -342,7 +348,8 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
             "message" => {
                 let id = event.dyn_ref::<MessageEvent>().map(|m| m.last_event_id());
                 let data = message_data(event);
-                share(TabMessage::Data { id: id.unwrap_or_default(), data, received_at: now });
+                let id = id.unwrap_or_default();
+                share(TabMessage::Data { id, data, received_at: Some(now) });
             }
             _ => {}
         }
@@ -356,10 +363,13 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         .on_event(on_event);
     let source = use_event_source_with_options::<String, FromToStringCodec>(url, options);
 
-    // Opens this tab's connection after the last event it has.
+    // Opens this tab's connection after the last event it showed. The server replays every
+    // event since, so what the tab held (while paused, or from another tab) is dropped.
     // Stored, so that every closure below that may connect can be `Copy`.
     let open = StoredValue::new(source.open);
     let connect = move || {
+        syncing.set_value(false);
+        held.set_value(VecDeque::new());
         set_state(ConnectionState::Connecting);
         last_sign.set_value(js_sys::Date::now());
         let from_last = log.with_untracked(|log| stream_url(last_event_id(log)));
@@ -375,7 +385,6 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
             return false;
         }
         set_role.set(Role::Leader);
-        show_held();
         connect();
         true
     };
@@ -420,10 +429,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let resume = Callback::new(move |()| {
         set_state(ConnectionState::Connecting);
         match role.get_untracked() {
-            Role::Solo => {
-                show_held();
-                connect();
-            }
+            Role::Solo => connect(),
             _ => {
                 request_lead();
                 hello();
@@ -473,6 +479,12 @@ fn continuity(previous: Option<&str>, id: &str) -> Continuity {
 }
 
 impl TabMessage {
+    /// The event the page was rendered with, as a data event (its arrival time unknown).
+    fn rendered(rendered: &RenderedEvent) -> Self {
+        let data = serde_json::to_string(&rendered.event).expect("events encode to JSON");
+        Self::Data { id: rendered.id.clone(), data, received_at: None }
+    }
+
     /// The id of a data event, or the first id after a gap.
     fn event_id(&self) -> Option<EventId> {
         match self {

@@ -2,7 +2,7 @@
 // EventSource and shares its events; when it goes, another tab takes over from its last id.
 
 import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
-import { consecutive, lastIndex, logEntries, recordLog } from './log';
+import { consecutive, lastIndex, logEntries, parseId, recordLog } from './log';
 import { expect, test } from './server';
 
 const state = (page: Page) => page.getByTestId('state');
@@ -15,12 +15,14 @@ async function subscribers(request: APIRequestContext): Promise<number> {
   return Number(match[1]);
 }
 
+/** Opens `count` tabs one after another, as a reader would: each is live before the next. */
 async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
   const tabs: Page[] = [];
   for (let i = 0; i < count; i++) {
     const tab = await context.newPage();
     await recordLog(tab);
     await tab.goto('/');
+    await expect(state(tab)).toHaveAttribute('data-state', 'open');
     tabs.push(tab);
   }
   return tabs;
@@ -31,8 +33,8 @@ async function roles(tabs: Page[]): Promise<(string | null)[]> {
 }
 
 test('eight tabs share one connection, and the next tab takes over from the last id', async ({ context, request }) => {
+  test.slow(); // Eight pages of one browser on two cores.
   const tabs = await openTabs(context, 8);
-  for (const tab of tabs) await expect(state(tab)).toHaveAttribute('data-state', 'open');
   expect((await roles(tabs)).sort()).toEqual(['follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'leader']);
   await expect.poll(() => subscribers(request), { message: 'one stream for all eight tabs' }).toBe(1);
   for (const tab of tabs) {
@@ -82,9 +84,44 @@ test('a paused leader hands over, and catches up when it resumes', async ({ cont
 test('a browser without Web Locks gives each tab a connection of its own', async ({ context, request }) => {
   await context.addInitScript(() => Object.defineProperty(navigator, 'locks', { value: undefined }));
   const tabs = await openTabs(context, 2);
-  for (const tab of tabs) {
-    await expect(state(tab)).toHaveAttribute('data-state', 'open');
-    await expect(state(tab)).toHaveAttribute('data-role', 'solo');
-  }
+  for (const tab of tabs) await expect(state(tab)).toHaveAttribute('data-role', 'solo');
   await expect.poll(() => subscribers(request)).toBe(2);
+});
+
+test.describe('a tab that wakes up after a newer one took the lead', () => {
+  const intervalMs = 1_500;
+  test.use({ serverArgs: ['--interval-ms', String(intervalMs)] });
+
+  test('catches up from the leader without a gap', async ({ context, request }) => {
+    const latestIndex = async () => {
+      const health = (await (await request.get('/healthz')).json()) as { last_event_id: string | null };
+      return health.last_event_id === null ? 0 : parseId(health.last_event_id).index;
+    };
+    await expect.poll(latestIndex, { message: 'the first event' }).toBeGreaterThan(0);
+    // The older tab is rendered, but its WASM is held back, so it cannot join yet.
+    const older = await context.newPage();
+    await recordLog(older);
+    let wake = () => {};
+    const woken = new Promise<void>((resolve) => (wake = resolve));
+    await older.route('**/*.wasm', async (route) => {
+      await woken;
+      await route.continue();
+    });
+    await older.goto('/');
+    const renderedWith = parseId(await older.locator('[data-testid="event-log"] [data-kind="event"]').last().getAttribute('data-id')).index;
+
+    // The newer tab is rendered with the next event and leads from there.
+    await expect.poll(latestIndex).toBe(renderedWith + 1);
+    const [newer] = await openTabs(context, 1);
+    await expect(state(newer)).toHaveAttribute('data-role', 'leader');
+
+    wake();
+    await expect(state(older)).toHaveAttribute('data-state', 'open');
+    await expect(state(older)).toHaveAttribute('data-role', 'follower');
+    await expect.poll(() => lastIndex(older)).toBeGreaterThan(renderedWith + 2);
+    const entries = await logEntries(older);
+    expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap').toEqual([]);
+    const { ok, indices } = consecutive(entries);
+    expect(ok, `consecutive ids: ${indices.join(',')}`).toBe(true);
+  });
 });
