@@ -53,9 +53,11 @@ bench:
 	cargo build --release -p server -p bench
 	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30
 
-## lint: formatting and clippy, for the native crates and the WASM frontend
+## lint: formatting and clippy, for the native crates and the WASM frontend; the end-to-end
+## tests' TypeScript types (needs `make test-tools`)
 lint:
 	cargo fmt --all --check
 	cargo clippy -p app -p sse-hub -p server -p bench --all-targets -- -D warnings
 	cargo clippy -p sse-hub --no-default-features -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+	cd end2end && npm run --silent typecheck

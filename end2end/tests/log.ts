@@ -39,6 +39,18 @@ export async function logEntries(page: Page): Promise<LogEntry[]> {
   return page.evaluate(() => (window as unknown as { __logSeen: LogEntry[] }).__logSeen);
 }
 
+/**
+ * The log's entries and the text of the element with `testId`, read at one moment: an event
+ * arriving between two separate reads would show in one and not the other.
+ */
+export async function logEntriesWithText(page: Page, testId: string): Promise<{ entries: LogEntry[]; text: string | null }> {
+  return page.evaluate((testId) => {
+    const entries = (window as unknown as { __logSeen: LogEntry[] }).__logSeen;
+    const text = document.querySelector(`[data-testid="${testId}"]`)?.textContent ?? null;
+    return { entries, text };
+  }, testId);
+}
+
 export function parseId(id: string | null): { epoch: string; index: number } {
   const match = /^(\d+)-(\d+)$/.exec(id ?? '');
   if (!match) throw new Error(`not an event id: ${id}`);
