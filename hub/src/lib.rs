@@ -68,4 +68,4 @@ pub use protocol::{CLOSE_EVENT, EventId, GAP_EVENT, InvalidEventId, PING_EVENT};
 #[cfg(feature = "redis")]
 pub use redis_log::{RedisHub, RedisMetrics, RedisOptions};
 #[cfg(feature = "runtime")]
-pub use stream::StreamOptions;
+pub use stream::{Delivery, Frames, StreamOptions};

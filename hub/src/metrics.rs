@@ -1,6 +1,5 @@
 //! What the hub counts, as prometheus-client metrics a server registers in its own registry.
 
-use bytes::Bytes;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
@@ -56,11 +55,6 @@ impl HubMetrics {
             "Resumes outside the history, answered with a gap event",
             self.gaps.clone(),
         );
-    }
-
-    /// Counts one frame handed to a connection.
-    pub(crate) fn sent(&self, frame: &Bytes) {
-        self.delivered_bytes.inc_by(frame.len() as u64);
     }
 }
 

@@ -1,7 +1,9 @@
-//! A subscription as the bytes of one connection's response body.
+//! A subscription as the bytes of one connection: [`Delivery`] decides what to send next,
+//! and [`Subscription::into_stream`] turns that into a response body. A server that writes
+//! to its sockets itself drives a [`Delivery`] directly.
 
 use crate::hub::{Live, Subscription};
-use crate::metrics::HubMetrics;
+use crate::metrics::{HubMetrics, SubscriberCount};
 use crate::{CLOSE_EVENT, EventId, PING_EVENT, frame};
 use async_stream::stream;
 use bytes::Bytes;
@@ -9,8 +11,8 @@ use futures_core::Stream;
 use std::convert::Infallible;
 use std::num::NonZeroU64;
 use std::time::Duration;
-use tokio::sync::broadcast::error::RecvError;
-use tokio::time::{Instant, interval_at};
+use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::time::{Instant, Interval, interval_at};
 use tokio_util::sync::CancellationToken;
 
 /// How one connection's stream behaves.
@@ -37,74 +39,159 @@ enum Next {
     End,
 }
 
+/// Up to three frames to write together: `retry:` and an event, and `close` when the event
+/// was the connection's last. They are shared, never copied per connection.
+#[derive(Debug, Default)]
+pub struct Frames {
+    parts: [Bytes; 3],
+    len: usize,
+}
+
+impl Frames {
+    fn one(frame: Bytes) -> Self {
+        let mut frames = Self::default();
+        frames.push(frame);
+        frames
+    }
+
+    fn push(&mut self, frame: Bytes) {
+        self.parts[self.len] = frame;
+        self.len += 1;
+    }
+
+    /// The frames, in the order they must be written.
+    pub fn as_slice(&self) -> &[Bytes] {
+        &self.parts[..self.len]
+    }
+
+    /// Their length in bytes.
+    pub fn byte_len(&self) -> usize {
+        self.as_slice().iter().map(Bytes::len).sum()
+    }
+}
+
+/// One connection's place in the stream: the backlog (replay, or `gap` and the latest
+/// event), then live events and heartbeats, until `close`, the limit, shutdown, or the
+/// subscriber falling more than the hub's backlog behind (its browser then resumes from
+/// history). Every frame it hands out is counted as delivered.
+pub struct Delivery {
+    backlog: std::vec::IntoIter<(Option<EventId>, Bytes)>,
+    live: broadcast::Receiver<Live>,
+    /// Only where several processes feed the hub: never send an index twice.
+    seen_through: u64,
+    retry: Bytes,
+    heartbeat: Interval,
+    limit: Option<NonZeroU64>,
+    stop: CancellationToken,
+    delivered: u64,
+    last_id: Option<EventId>,
+    finished: bool,
+    metrics: HubMetrics,
+    /// Keeps the subscriber in the gauge until the delivery is dropped.
+    _counted: SubscriberCount,
+}
+
 impl Subscription {
-    /// The response body: the backlog (replay, or `gap` and the latest event), then live
-    /// events and heartbeats, until `close`, the limit, shutdown, or the subscriber falling
-    /// more than the hub's backlog behind (its browser then resumes from history).
+    /// What to send on this subscriber's connection, and when.
+    pub fn into_delivery(self, options: StreamOptions) -> Delivery {
+        let Subscription { backlog, live, seen_through, metrics, counted, .. } = self;
+        let StreamOptions { retry, heartbeat, limit, stop } = options;
+        Delivery {
+            backlog: backlog.into_iter(),
+            live,
+            seen_through,
+            retry: frame::retry(retry),
+            heartbeat: interval_at(Instant::now() + heartbeat, heartbeat),
+            limit,
+            stop,
+            delivered: 0,
+            last_id: None,
+            finished: false,
+            metrics,
+            _counted: counted,
+        }
+    }
+
+    /// The response body: every frame of [`Subscription::into_delivery`], in order.
     pub fn into_stream(
         self,
         options: StreamOptions,
     ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-        let Subscription { backlog, mut live, seen_through, metrics, counted, .. } = self;
-        let StreamOptions { retry, heartbeat, limit, stop } = options;
-        let retry = frame::retry(retry);
-        let counts = metrics.clone();
-        let frames = stream! {
-            let mut backlog = backlog.into_iter();
-            let mut heartbeat = interval_at(Instant::now() + heartbeat, heartbeat);
-            let mut delivered = 0;
-            let mut last_id = None;
-            let mut seen_through = seen_through;
-            loop {
-                let next = match backlog.next() {
-                    Some((Some(id), frame)) => Next::Event(id, frame),
-                    Some((None, frame)) => Next::Notice(frame),
-                    None => tokio::select! {
-                        biased;
-                        _ = stop.cancelled() => Next::End,
-                        item = live.recv() => next_live(item, &counts),
-                        _ = heartbeat.tick() => Next::Ping,
-                    },
-                };
-                match next {
-                    // Only where several processes feed the hub: never send an event twice.
-                    Next::Event(id, _) if id.index <= seen_through => {}
-                    Next::Event(id, frame) => {
-                        seen_through = id.index;
-                        counts.delivered.inc();
-                        yield retry.clone();
-                        yield frame;
-                        last_id = Some(id);
-                        delivered += 1;
-                        if limit.is_some_and(|limit| delivered == limit.get()) {
-                            let reason = format!("this connection's limit of {delivered} events was reached");
-                            yield frame::named(CLOSE_EVENT, &reason);
-                            break;
-                        }
-                    }
-                    Next::Notice(frame) => yield frame,
-                    Next::Close(frame) => {
-                        yield frame;
-                        break;
-                    }
-                    Next::Ping => {
-                        let last = last_id.map(|id: EventId| id.to_string()).unwrap_or_default();
-                        yield frame::named(PING_EVENT, &last);
-                    }
-                    Next::End => break,
+        let mut delivery = self.into_delivery(options);
+        stream! {
+            while let Some(frames) = delivery.next().await {
+                for frame in frames.as_slice() {
+                    yield Ok(frame.clone());
                 }
             }
-        };
-        // Every frame leaves through here, so bytes are counted in one place, as they are
-        // handed to the connection.
-        stream! {
-            // Moved in, so the subscriber leaves the gauge only when its stream is dropped.
-            let _counted = counted;
-            for await frame in frames {
-                metrics.sent(&frame);
-                yield Ok(frame);
+        }
+    }
+}
+
+impl Delivery {
+    /// The next frames to write, `None` once the stream is over. Cancel-safe: dropped before
+    /// it completes, it loses nothing, so it can race a socket's other events in `select!`.
+    pub async fn next(&mut self) -> Option<Frames> {
+        while !self.finished {
+            let next = self.next_source().await;
+            if let Some(frames) = self.frames_for(next) {
+                self.metrics.delivered_bytes.inc_by(frames.byte_len() as u64);
+                return Some(frames);
             }
         }
+        None
+    }
+
+    /// Where the next frame comes from: the backlog first, then whatever is ready live.
+    async fn next_source(&mut self) -> Next {
+        match self.backlog.next() {
+            Some((Some(id), frame)) => Next::Event(id, frame),
+            Some((None, frame)) => Next::Notice(frame),
+            None => tokio::select! {
+                biased;
+                _ = self.stop.cancelled() => Next::End,
+                item = self.live.recv() => next_live(item, &self.metrics),
+                _ = self.heartbeat.tick() => Next::Ping,
+            },
+        }
+    }
+
+    /// The frames `next` calls for (none for an event already sent), finishing the delivery
+    /// at its end.
+    fn frames_for(&mut self, next: Next) -> Option<Frames> {
+        match next {
+            Next::Event(id, _) if id.index <= self.seen_through => None,
+            Next::Event(id, frame) => Some(self.event(id, frame)),
+            Next::Notice(frame) => Some(Frames::one(frame)),
+            Next::Close(frame) => {
+                self.finished = true;
+                Some(Frames::one(frame))
+            }
+            Next::Ping => {
+                let last = self.last_id.map(|id| id.to_string()).unwrap_or_default();
+                Some(Frames::one(frame::named(PING_EVENT, &last)))
+            }
+            Next::End => {
+                self.finished = true;
+                None
+            }
+        }
+    }
+
+    fn event(&mut self, id: EventId, frame: Bytes) -> Frames {
+        self.seen_through = id.index;
+        self.last_id = Some(id);
+        self.delivered += 1;
+        self.metrics.delivered.inc();
+        let mut frames = Frames::one(self.retry.clone());
+        frames.push(frame);
+        if self.limit.is_some_and(|limit| self.delivered == limit.get()) {
+            let reason =
+                format!("this connection's limit of {} events was reached", self.delivered);
+            frames.push(frame::named(CLOSE_EVENT, &reason));
+            self.finished = true;
+        }
+        frames
     }
 }
 
