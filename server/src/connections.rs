@@ -2,6 +2,10 @@
 //! open-files limit behind it.
 
 use crate::error::Error;
+use crate::fast_sse::SseSplitter;
+use crate::stall::StallGuardListener;
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
 use futures::{Stream, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
@@ -49,6 +53,17 @@ impl StreamSlots {
             tracing::debug!("all stream slots taken; answering 503");
             Error::TooManyStreams { retry_after_secs: self.retry_after_secs }
         })
+    }
+}
+
+/// The peer of a connection, as handlers get it (`ConnectInfo<Peer>`) on every path: from
+/// axum for the connections it serves, from the `/sse` fast path for the others.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+impl Connected<IncomingStream<'_, StallGuardListener<SseSplitter>>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, StallGuardListener<SseSplitter>>) -> Self {
+        Self(*stream.remote_addr())
     }
 }
 

@@ -16,6 +16,7 @@
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod fast_sse;
 pub mod layers;
 pub mod listen;
 pub mod names;
@@ -30,23 +31,23 @@ use app::{App, shell};
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use config::Config;
-use connections::StreamSlots;
+use connections::{Peer, StreamSlots};
+use fast_sse::{FastSse, SseSplitter};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use sse_hub::{Hub, RedisHub, RedisOptions};
 use stall::StallGuardListener;
-use std::future::{Future, IntoFuture};
-use std::net::SocketAddr;
+use std::future::Future;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
 const OUTPUT_NAME: &str = "livenames";
@@ -135,20 +136,29 @@ pub async fn serve(
         slots,
         metrics,
     };
-    // Events are small and must leave at once, not wait for Nagle's algorithm.
-    // tap_io also gives handlers the peer address (ConnectInfo) for any listener.
-    let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.get_ref().set_nodelay(true) {
-            tracing::warn!(%err, "could not set TCP_NODELAY");
-        }
-    });
-    tracing::info!("listening on http://{addr}");
     let app = layers::around(router(state), &config.allow_origin);
+    let fast = FastSse {
+        app: app.clone(),
+        stall_timeout: config.stall_timeout(),
+        stalled: stalled.clone(),
+        stop: stop.clone(),
+        tasks: TaskTracker::new(),
+    };
+    let fast_tasks = fast.tasks.clone();
+    // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
+    let listener = SseSplitter::new(listener, fast)?;
+    let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
+    tracing::info!("listening on http://{addr}");
     // Peers' addresses reach the handlers, for the logs.
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
         .with_graceful_shutdown(stop_on(shutdown, stop.clone()));
-    let served = bounded_shutdown(server.into_future(), stop, config.shutdown_timeout()).await;
+    let every_connection = async {
+        let served = server.await;
+        fast_tasks.close();
+        fast_tasks.wait().await;
+        served
+    };
+    let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout()).await;
     // The generator ends at stop; with Redis it releases its lease, so another instance
     // takes over at once instead of after the lease expires.
     if tokio::time::timeout(GENERATOR_STOP, generator).await.is_err() {

@@ -3,8 +3,10 @@
 //! resumable with `Last-Event-ID` or `?lastEventId=`.
 
 use crate::AppState;
-use crate::connections::OpenStream;
+use crate::connections::{OpenStream, Peer};
 use crate::error::Error;
+use crate::fast_sse::{self, FastPath};
+use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -51,19 +53,21 @@ impl TryFrom<String> for Limit {
 /// where the client left off otherwise.
 pub async fn stream(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    fast_path: Option<Extension<FastPath>>,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let span = tracing::info_span!("sse", %peer);
     // The hub's logs about this subscription (a gap) and while streaming (a slow drop) name
     // the peer.
-    open(state, peer, headers, query).instrument(span).await
+    open(state, peer, fast_path.is_some(), headers, query).instrument(span).await
 }
 
 async fn open(
     state: AppState,
     peer: SocketAddr,
+    fast_path: bool,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
@@ -92,7 +96,11 @@ async fn open(
         limit: query.limit.map(|Limit(limit)| limit),
         stop: state.stop.clone(),
     };
-    let body = OpenStream::new(peer, slot).hold(subscription.into_stream(options));
+    let open = OpenStream::new(peer, slot);
+    if fast_path {
+        return Ok(fast_sse::streaming_response(subscription.into_delivery(options), open));
+    }
+    let body = open.hold(subscription.into_stream(options));
     Ok(sse_response(body.in_current_span()))
 }
 

@@ -8,35 +8,32 @@
 use axum::serve::Listener;
 use prometheus_client::metrics::counter::Counter;
 use std::io::{self, IoSlice};
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::time::{Instant, Sleep, sleep};
+use tokio::time::{Sleep, sleep};
 
-/// A TCP listener whose connections fail a write stalled for longer than `timeout`.
-pub struct StallGuardListener {
-    inner: TcpListener,
+/// A listener whose connections fail a write stalled for longer than `timeout`.
+pub struct StallGuardListener<L> {
+    inner: L,
     timeout: Duration,
     stalled: Counter,
 }
 
-impl StallGuardListener {
+impl<L> StallGuardListener<L> {
     /// Guards the connections of `inner`, counting the ones closed in `stalled`.
-    pub fn new(inner: TcpListener, timeout: Duration, stalled: Counter) -> Self {
+    pub fn new(inner: L, timeout: Duration, stalled: Counter) -> Self {
         Self { inner, timeout, stalled }
     }
 }
 
-impl Listener for StallGuardListener {
-    type Io = StallGuard<TcpStream>;
-    type Addr = SocketAddr;
+impl<L: Listener> Listener for StallGuardListener<L> {
+    type Io = StallGuard<L::Io>;
+    type Addr = L::Addr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own accept retries (and logs) on errors such as running out of files.
-        let (io, addr) = Listener::accept(&mut self.inner).await;
+        let (io, addr) = self.inner.accept().await;
         (StallGuard::new(io, self.timeout, self.stalled.clone()), addr)
     }
 
@@ -50,15 +47,15 @@ pub struct StallGuard<T> {
     io: T,
     timeout: Duration,
     stalled: Counter,
-    /// Armed while a write is pending; boxed once per connection so the guard stays `Unpin`.
-    deadline: Pin<Box<Sleep>>,
-    armed: bool,
+    /// Set while a write is pending; boxed so the guard stays `Unpin`, and only then, so an
+    /// idle connection does not carry a timer.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl<T> StallGuard<T> {
     /// Guards `io`, counting in `stalled` if it times out.
     pub fn new(io: T, timeout: Duration, stalled: Counter) -> Self {
-        Self { io, timeout, stalled, deadline: Box::pin(sleep(timeout)), armed: false }
+        Self { io, timeout, stalled, deadline: None }
     }
 
     /// The guarded IO, for socket options.
@@ -69,14 +66,12 @@ impl<T> StallGuard<T> {
     /// Passes a finished write through; on a pending one, fails once the deadline is past.
     fn guard<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
         if poll.is_ready() {
-            self.armed = false;
+            self.deadline = None;
             return poll;
         }
-        if !self.armed {
-            self.deadline.as_mut().reset(Instant::now() + self.timeout);
-            self.armed = true;
-        }
-        ready!(self.deadline.as_mut().poll(cx));
+        let timeout = self.timeout;
+        let deadline = self.deadline.get_or_insert_with(|| Box::pin(sleep(timeout)));
+        ready!(deadline.as_mut().poll(cx));
         self.stalled.inc();
         tracing::warn!(timeout = ?self.timeout, "closing a connection whose peer stopped reading");
         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")))
@@ -130,6 +125,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+    use tokio::time::Instant;
 
     #[tokio::test(start_paused = true)]
     async fn a_write_the_peer_never_reads_fails_after_the_timeout() {

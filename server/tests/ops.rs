@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{PATIENCE, TestServer, get, next_event, open_stream};
+use common::{PATIENCE, TestServer, Via, get, get_via, next_event, open_stream, open_stream_via};
 use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};
@@ -13,25 +13,28 @@ use std::time::{Duration, Instant};
 /// Time between two tries while waiting for a state; never asserted on.
 const POLL: Duration = Duration::from_millis(50);
 
-#[tokio::test]
-async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves() {
+async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves(via: Via) {
     let flags = ["--max-connections", "2", "--interval-ms", "50", "--retry-ms", "2500"];
     let server = TestServer::start(&flags).await;
-    let (_, first) = open_stream(&server.url("/sse"), &[]).await;
-    let (_, _second) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, first) = open_stream_via(via, &server.url("/sse"), &[]).await;
+    let (_, _second) = open_stream_via(via, &server.url("/sse"), &[]).await;
 
-    let refused = get(&server.url("/sse"), &[]).await;
+    let refused = get_via(via, &server.url("/sse"), &[]).await;
     assert_eq!(refused.status(), 503);
     assert_eq!(refused.headers()["retry-after"], "3", "2.5 s rounded up to whole seconds");
     assert!(refused.text().await.unwrap().contains("too many open streams"));
-    assert_eq!(get(&server.url("/healthz"), &[]).await.status(), 200, "only streams are capped");
+    assert_eq!(
+        get_via(via, &server.url("/healthz"), &[]).await.status(),
+        200,
+        "only streams are capped"
+    );
 
     drop(first);
     // The server notices the closed connection on its next write; poll until the slot is back.
     let mut refusals = 1;
     let deadline = Instant::now() + PATIENCE;
     let _third = loop {
-        let response = get(&server.url("/sse"), &[]).await;
+        let response = get_via(via, &server.url("/sse"), &[]).await;
         if response.status() == 200 {
             break response;
         }
@@ -44,15 +47,14 @@ async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_
     assert_eq!(metric(&metrics, "livenames_sse_connections_rejected_total"), refusals as f64);
 }
 
-#[tokio::test]
-async fn an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header() {
+async fn an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header(via: Via) {
     let server = TestServer::start(&["--allow-origin", "http://example.test"]).await;
     let url = server.url("/sse?limit=1");
-    let allowed = get(&url, &[("Origin", "http://example.test")]).await;
+    let allowed = get_via(via, &url, &[("Origin", "http://example.test")]).await;
     assert_eq!(allowed.status(), 200);
     assert_eq!(allowed.headers()["access-control-allow-origin"], "http://example.test");
 
-    let refused = get(&url, &[("Origin", "http://elsewhere.test")]).await;
+    let refused = get_via(via, &url, &[("Origin", "http://elsewhere.test")]).await;
     assert_eq!(refused.status(), 200, "the browser, not the server, refuses the response");
     assert!(!refused.headers().contains_key("access-control-allow-origin"));
 
@@ -72,10 +74,10 @@ async fn an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header() {
     assert!(header("access-control-allow-headers").contains("last-event-id"));
 }
 
-#[tokio::test]
-async fn without_allowed_origins_no_cors_header_is_sent() {
+async fn without_allowed_origins_no_cors_header_is_sent(via: Via) {
     let server = TestServer::start(&[]).await;
-    let response = get(&server.url("/sse?limit=1"), &[("Origin", "http://example.test")]).await;
+    let response =
+        get_via(via, &server.url("/sse?limit=1"), &[("Origin", "http://example.test")]).await;
     assert_eq!(response.status(), 200);
     assert!(!response.headers().contains_key("access-control-allow-origin"));
 }
@@ -134,18 +136,17 @@ async fn metrics_count_publishing_delivery_replays_and_gaps() {
     assert_eq!(metric(&text, "livenames_sse_subscribers"), 3.0, "{text}");
 }
 
-#[tokio::test]
-async fn the_stream_is_never_compressed_and_the_page_is() {
+async fn the_stream_is_never_compressed_and_the_page_is(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
     let gzip = [("Accept-Encoding", "gzip")];
-    let (head, mut events) = open_stream(&server.url("/sse"), &gzip).await;
+    let (head, mut events) = open_stream_via(via, &server.url("/sse"), &gzip).await;
     assert!(!head.headers().contains_key("content-encoding"), "{:?}", head.headers());
     for _ in 0..2 {
         let event = next_event(&mut events).await.expect("events still stream");
         assert!(event.id.parse::<EventId>().is_ok(), "plain SSE: {event:?}");
     }
 
-    let page = get(&server.url("/"), &gzip).await;
+    let page = get_via(via, &server.url("/"), &gzip).await;
     assert_eq!(page.status(), 200);
     assert_eq!(page.headers()["content-encoding"], "gzip");
     let compressed = page.bytes().await.unwrap();
@@ -153,16 +154,15 @@ async fn the_stream_is_never_compressed_and_the_page_is() {
     flate2::read::GzDecoder::new(&compressed[..]).read_to_string(&mut html).expect("gzip");
     assert!(html.contains("<title>livenames</title>"), "{html}");
 
-    let plain = get(&server.url("/"), &[]).await;
+    let plain = get_via(via, &server.url("/"), &[]).await;
     assert!(!plain.headers().contains_key("content-encoding"), "only when asked for");
 }
 
-#[tokio::test]
-async fn sigterm_ends_streams_without_close_and_exits_within_the_timeout() {
+async fn sigterm_ends_streams_without_close_and_exits_within_the_timeout(via: Via) {
     let mut server = Binary::start(&["--interval-ms", "50", "--shutdown-timeout-secs", "2"]);
     let url = format!("http://{}/sse", server.addr);
-    let (_, mut a) = open_stream(&url, &[]).await;
-    let (_, mut b) = open_stream(&url, &[]).await;
+    let (_, mut a) = open_stream_via(via, &url, &[]).await;
+    let (_, mut b) = open_stream_via(via, &url, &[]).await;
     assert!(next_event(&mut a).await.is_some() && next_event(&mut b).await.is_some());
     // A client stuck halfway through its request would hold graceful shutdown forever.
     let mut stuck = std::net::TcpStream::connect(&server.addr).unwrap();
@@ -321,3 +321,11 @@ fn metric(text: &str, name: &str) -> f64 {
 fn index(id: &str) -> u64 {
     id.parse::<EventId>().unwrap().index
 }
+
+on_both_paths!(
+    beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves,
+    an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header,
+    without_allowed_origins_no_cors_header_is_sent,
+    the_stream_is_never_compressed_and_the_page_is,
+    sigterm_ends_streams_without_close_and_exits_within_the_timeout,
+);

@@ -3,15 +3,14 @@
 mod common;
 
 use app::event::NamesEvent;
-use common::{TestServer, get, next_event, open_stream};
+use common::{TestServer, Via, get_via, next_event, open_stream_via};
 use server::names::{NAMES_PER_EVENT, name_at, surnames};
 use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT, PING_EVENT};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-#[tokio::test]
-async fn stream_has_the_headers_a_proxy_and_a_browser_need() {
+async fn stream_has_the_headers_a_proxy_and_a_browser_need(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (head, _events) = open_stream(&server.url("/sse"), &[]).await;
+    let (head, _events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let header = |name: &str| head.headers()[name].to_str().unwrap().to_string();
     assert_eq!(header("content-type"), "text/event-stream");
     assert_eq!(header("cache-control"), "no-cache");
@@ -19,10 +18,9 @@ async fn stream_has_the_headers_a_proxy_and_a_browser_need() {
     assert_eq!(header("x-accel-buffering"), "no");
 }
 
-#[tokio::test]
-async fn events_carry_id_retry_and_the_classic_json() {
+async fn events_carry_id_retry_and_the_classic_json(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
     let mut previous: Option<EventId> = None;
     let mut retries = Vec::new();
@@ -48,18 +46,16 @@ async fn events_carry_id_retry_and_the_classic_json() {
     assert!(retries.iter().all(|retry| *retry == retries[0]), "one jitter per connection");
 }
 
-#[tokio::test]
-async fn first_event_of_a_fresh_stream_has_index_one() {
+async fn first_event_of_a_fresh_stream_has_index_one(via: Via) {
     let server = TestServer::start(&["--interval-ms", "300"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let first = next_event(&mut events).await.unwrap();
     assert_eq!(first.id.parse::<EventId>().unwrap().index, 1);
 }
 
-#[tokio::test]
-async fn wire_format_is_the_classic_one_byte_for_byte() {
+async fn wire_format_is_the_classic_one_byte_for_byte(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50", "--retry-ms", "2500"]).await;
-    let body = get(&server.url("/sse?limit=1"), &[]).await.text().await.unwrap();
+    let body = get_via(via, &server.url("/sse?limit=1"), &[]).await.text().await.unwrap();
     let blocks: Vec<&str> = body.split_terminator("\n\n").collect();
     assert_eq!(blocks.len(), 2, "one data event, then close: {body:?}");
     let lines: Vec<&str> = blocks[0].lines().collect();
@@ -74,10 +70,9 @@ async fn wire_format_is_the_classic_one_byte_for_byte() {
     assert_eq!(blocks[1], "event: close\ndata: this connection's limit of 1 events was reached");
 }
 
-#[tokio::test]
-async fn limit_closes_one_connection_and_its_reconnect_gets_204() {
+async fn limit_closes_one_connection_and_its_reconnect_gets_204(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse?limit=2"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse?limit=2"), &[]).await;
     let mut ids = Vec::new();
     for _ in 0..2 {
         ids.push(next_event(&mut events).await.unwrap().id);
@@ -87,17 +82,16 @@ async fn limit_closes_one_connection_and_its_reconnect_gets_204() {
     assert!(!close.data.is_empty(), "close says why");
     assert!(next_event(&mut events).await.is_none(), "the response ends after close");
 
-    let reconnect = get(&server.url("/sse?limit=2"), &[("Last-Event-ID", &ids[1])]).await;
+    let reconnect = get_via(via, &server.url("/sse?limit=2"), &[("Last-Event-ID", &ids[1])]).await;
     assert_eq!(reconnect.status(), 204, "a browser reconnecting an ended stream stops");
     // The shared stream itself goes on for everyone else.
-    let (_, mut others) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut others) = open_stream_via(via, &server.url("/sse"), &[]).await;
     assert!(next_event(&mut others).await.is_some());
 }
 
-#[tokio::test]
-async fn max_events_ends_the_stream_for_everyone() {
+async fn max_events_ends_the_stream_for_everyone(via: Via) {
     let server = TestServer::start(&["--interval-ms", "200", "--max-events", "3"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let mut last_index = 0;
     let close = loop {
         let event = next_event(&mut events).await.expect("data, then close");
@@ -110,16 +104,15 @@ async fn max_events_ends_the_stream_for_everyone() {
     assert!(close.data.contains('3'), "{}", close.data);
     assert!(next_event(&mut events).await.is_none());
 
-    assert_eq!(get(&server.url("/sse"), &[]).await.status(), 204);
-    let reconnect = get(&server.url("/sse"), &[("Last-Event-ID", "1-3")]).await;
+    assert_eq!(get_via(via, &server.url("/sse"), &[]).await.status(), 204);
+    let reconnect = get_via(via, &server.url("/sse"), &[("Last-Event-ID", "1-3")]).await;
     assert_eq!(reconnect.status(), 204);
 }
 
-#[tokio::test]
-async fn two_subscribers_see_the_same_events() {
+async fn two_subscribers_see_the_same_events(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut a) = open_stream(&server.url("/sse"), &[]).await;
-    let (_, mut b) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut a) = open_stream_via(via, &server.url("/sse"), &[]).await;
+    let (_, mut b) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let (mut event_a, mut event_b) =
         (next_event(&mut a).await.unwrap(), next_event(&mut b).await.unwrap());
     // b subscribed a moment after a, so it may start later: line the two up.
@@ -137,11 +130,10 @@ fn index_of(event: &eventsource_stream::Event) -> u64 {
     event.id.parse::<EventId>().unwrap().index
 }
 
-#[tokio::test]
-async fn a_bad_limit_is_a_400_that_says_why() {
+async fn a_bad_limit_is_a_400_that_says_why(via: Via) {
     let server = TestServer::start(&[]).await;
     for query in ["limit=abc", "limit=0", "limit=-1", "limit=1.5", "limit=18446744073709551616"] {
-        let response = get(&server.url(&format!("/sse?{query}")), &[]).await;
+        let response = get_via(via, &server.url(&format!("/sse?{query}")), &[]).await;
         assert_eq!(response.status(), 400, "{query}");
         let message = response.text().await.unwrap();
         assert!(
@@ -151,10 +143,9 @@ async fn a_bad_limit_is_a_400_that_says_why() {
     }
 }
 
-#[tokio::test]
-async fn shutdown_ends_open_streams_without_close() {
+async fn shutdown_ends_open_streams_without_close(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     assert!(next_event(&mut events).await.is_some());
     server.stop().await.expect("clean shutdown");
     // What was in flight may still arrive; the stream must then end, never with `close`
@@ -164,27 +155,25 @@ async fn shutdown_ends_open_streams_without_close() {
     }
 }
 
-#[tokio::test]
-async fn the_page_is_rendered_and_unknown_paths_are_404() {
+async fn the_page_is_rendered_and_unknown_paths_are_404(via: Via) {
     let server = TestServer::start(&[]).await;
-    let page = get(&server.url("/"), &[]).await;
+    let page = get_via(via, &server.url("/"), &[]).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("<title>livenames</title>"), "{html}");
     assert!(html.contains(r#"data-testid="names""#), "{html}");
 
-    let missing = get(&server.url("/no/such/page"), &[]).await;
+    let missing = get_via(via, &server.url("/no/such/page"), &[]).await;
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains(r#"data-testid="not-found""#));
 }
 
-#[tokio::test]
-async fn the_page_speaks_the_language_asked_for() {
+async fn the_page_speaks_the_language_asked_for(via: Via) {
     let server = TestServer::start(&[]).await;
     let url = server.url("/");
     let page = |headers| {
         let url = url.clone();
-        async move { get(&url, headers).await.text().await.unwrap() }
+        async move { get_via(via, &url, headers).await.text().await.unwrap() }
     };
     let chinese = page(&[("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")]).await;
     assert!(chinese.contains(r#"<html lang="zh-CN""#), "{chinese}");
@@ -197,21 +186,19 @@ async fn the_page_speaks_the_language_asked_for() {
     assert!(chosen.contains(r#"<html lang="en""#), "{chosen}");
 }
 
-#[tokio::test]
-async fn first_connection_gets_the_latest_event_at_once() {
+async fn first_connection_gets_the_latest_event_at_once(via: Via) {
     // A long interval: after the first event, nothing new comes for a second.
     let server = TestServer::start(&["--interval-ms", "1000"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let published = next_event(&mut events).await.unwrap();
-    let (_, mut newcomer) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut newcomer) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let first = next_event(&mut newcomer).await.unwrap();
     assert_eq!((first.id, first.data), (published.id, published.data), "no wait for the next");
 }
 
-#[tokio::test]
-async fn resume_replays_every_missed_event_once() {
+async fn resume_replays_every_missed_event_once(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let seen = next_event(&mut events).await.unwrap();
     for _ in 0..4 {
         next_event(&mut events).await.unwrap();
@@ -223,38 +210,37 @@ async fn resume_replays_every_missed_event_once() {
             true => server.url(&format!("/sse?lastEventId={}", seen.id)),
             false => server.url("/sse"),
         };
-        let (_, mut resumed) = open_stream(&url, &headers).await;
+        let (_, mut resumed) = open_stream_via(via, &url, &headers).await;
         for expected in index_of(&seen) + 1..=index_of(&seen) + 6 {
             assert_eq!(index_of(&next_event(&mut resumed).await.unwrap()), expected, "{url}");
         }
     }
 }
 
-#[tokio::test]
-async fn the_header_wins_over_the_query_and_bad_ids_never_fail() {
+async fn the_header_wins_over_the_query_and_bad_ids_never_fail(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let seen = next_event(&mut events).await.unwrap();
     next_event(&mut events).await.unwrap();
     let stale = format!("{}-0", seen.id.split('-').next().unwrap());
     let url = server.url(&format!("/sse?lastEventId={stale}"));
-    let (_, mut resumed) = open_stream(&url, &[("Last-Event-ID", &seen.id)]).await;
+    let (_, mut resumed) = open_stream_via(via, &url, &[("Last-Event-ID", &seen.id)]).await;
     assert_eq!(index_of(&next_event(&mut resumed).await.unwrap()), index_of(&seen) + 1);
 
     for bad in ["nonsense", "-1-2", "1-2-3", "99999999999999999999-1", "1-%FF"] {
-        let response = get(&server.url(&format!("/sse?lastEventId={bad}")), &[]).await;
+        let response = get_via(via, &server.url(&format!("/sse?lastEventId={bad}")), &[]).await;
         assert_eq!(response.status(), 200, "{bad}");
-        let response = get(&server.url("/sse"), &[("Last-Event-ID", bad)]).await;
+        let response = get_via(via, &server.url("/sse"), &[("Last-Event-ID", bad)]).await;
         assert_eq!(response.status(), 200, "{bad}");
     }
 }
 
-#[tokio::test]
-async fn an_id_from_another_run_gets_a_gap_then_the_latest_event() {
+async fn an_id_from_another_run_gets_a_gap_then_the_latest_event(via: Via) {
     let server = TestServer::start(&["--interval-ms", "50"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let current = next_event(&mut events).await.unwrap();
-    let (_, mut resumed) = open_stream(&server.url("/sse"), &[("Last-Event-ID", "1-5")]).await;
+    let (_, mut resumed) =
+        open_stream_via(via, &server.url("/sse"), &[("Last-Event-ID", "1-5")]).await;
     let gap = next_event(&mut resumed).await.unwrap();
     assert_eq!(gap.event, GAP_EVENT);
     let first_available: EventId = gap.data.parse().expect("gap names the first id available");
@@ -264,21 +250,19 @@ async fn an_id_from_another_run_gets_a_gap_then_the_latest_event() {
     assert!(index_of(&latest) >= index_of(&current));
 }
 
-#[tokio::test]
-async fn heartbeat_is_a_ping_event_within_its_period() {
+async fn heartbeat_is_a_ping_event_within_its_period(via: Via) {
     let server = TestServer::start(&["--interval-ms", "600000", "--keepalive-secs", "1"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let ping = next_event(&mut events).await.expect("a heartbeat while no data flows");
     assert_eq!(ping.event, PING_EVENT);
     assert!(ping.id.is_empty(), "a heartbeat must not move the browser's Last-Event-ID");
 }
 
-#[tokio::test]
-async fn the_page_is_rendered_with_the_latest_event_and_subscribes_from_it() {
+async fn the_page_is_rendered_with_the_latest_event_and_subscribes_from_it(via: Via) {
     let server = TestServer::start(&["--interval-ms", "1000"]).await;
-    let (_, mut events) = open_stream(&server.url("/sse"), &[]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
     let latest = next_event(&mut events).await.unwrap();
-    let html = get(&server.url("/"), &[]).await.text().await.unwrap();
+    let html = get_via(via, &server.url("/"), &[]).await.text().await.unwrap();
     let payload: NamesEvent = serde_json::from_str(&latest.data).unwrap();
     for entry in &payload.list {
         let cell = format!("<td>{}</td>", entry.name);
@@ -315,3 +299,23 @@ fn assert_valid_names(event: &NamesEvent) {
         assert_eq!(entry.name, name_at(value));
     }
 }
+
+on_both_paths!(
+    stream_has_the_headers_a_proxy_and_a_browser_need,
+    events_carry_id_retry_and_the_classic_json,
+    first_event_of_a_fresh_stream_has_index_one,
+    wire_format_is_the_classic_one_byte_for_byte,
+    limit_closes_one_connection_and_its_reconnect_gets_204,
+    max_events_ends_the_stream_for_everyone,
+    two_subscribers_see_the_same_events,
+    a_bad_limit_is_a_400_that_says_why,
+    shutdown_ends_open_streams_without_close,
+    the_page_is_rendered_and_unknown_paths_are_404,
+    the_page_speaks_the_language_asked_for,
+    first_connection_gets_the_latest_event_at_once,
+    resume_replays_every_missed_event_once,
+    the_header_wins_over_the_query_and_bad_ids_never_fail,
+    an_id_from_another_run_gets_a_gap_then_the_latest_event,
+    heartbeat_is_a_ping_event_within_its_period,
+    the_page_is_rendered_with_the_latest_event_and_subscribes_from_it,
+);

@@ -56,20 +56,68 @@ impl Drop for TestServer {
     }
 }
 
+/// How a request reaches the server, for `/sse`: each way has its own writer.
+#[derive(Clone, Copy, Debug)]
+pub enum Via {
+    /// A new connection, whose first request it is: the `/sse` fast path.
+    Fresh,
+    /// A keep-alive connection that already carried a request: hyper serves it.
+    KeepAlive,
+}
+
+/// Runs each of the named `async fn(Via)` tests both ways, as `fast_path::NAME` and
+/// `hyper_path::NAME`.
+#[macro_export]
+macro_rules! on_both_paths {
+    ($($test:ident),* $(,)?) => {
+        mod fast_path {
+            $(#[tokio::test] async fn $test() { super::$test($crate::common::Via::Fresh).await })*
+        }
+        mod hyper_path {
+            $(#[tokio::test] async fn $test() { super::$test($crate::common::Via::KeepAlive).await })*
+        }
+    };
+}
+
 /// An SSE stream opened with `GET` and optional extra headers.
+#[allow(dead_code, reason = "tests/sse.rs uses only the _via forms")]
 pub async fn open_stream(
     url: &str,
     headers: &[(&str, &str)],
 ) -> (reqwest::Response, EventStream<impl Stream<Item = reqwest::Result<bytes::Bytes>> + use<>>) {
-    let response = get(url, headers).await;
+    open_stream_via(Via::Fresh, url, headers).await
+}
+
+/// [`open_stream`], reaching the server `via` a new or a kept-alive connection.
+pub async fn open_stream_via(
+    via: Via,
+    url: &str,
+    headers: &[(&str, &str)],
+) -> (reqwest::Response, EventStream<impl Stream<Item = reqwest::Result<bytes::Bytes>> + use<>>) {
+    let response = get_via(via, url, headers).await;
     assert_eq!(response.status(), 200, "GET {url}");
     let head = clone_head(&response);
     (head, response.bytes_stream().eventsource())
 }
 
-/// A plain `GET` with extra headers.
+/// A plain `GET` with extra headers, on a new connection.
+#[allow(dead_code, reason = "tests/sse.rs uses only the _via forms")]
 pub async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = reqwest::Client::new().get(url);
+    get_via(Via::Fresh, url, headers).await
+}
+
+/// A plain `GET` with extra headers, `via` a new or a kept-alive connection.
+pub async fn get_via(via: Via, url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let client = reqwest::Client::new();
+    if let Via::KeepAlive = via {
+        // Read whole, so the connection goes back to the pool and carries the next request.
+        let mut health = reqwest::Url::parse(url).expect("a test URL");
+        health.set_path("/healthz");
+        health.set_query(None);
+        let warm_up = client.get(health).send().await.expect("request reaches the server");
+        warm_up.bytes().await.expect("healthz body");
+    }
+    let mut request = client.get(url);
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
