@@ -209,9 +209,11 @@ async fn serve_sse(mut tcp: TcpStream, peer: SocketAddr, mut head: BytesMut, fas
     let stream = response.extensions_mut().remove::<FastStream>();
     match stream.and_then(|FastStream(slot)| slot.lock().ok()?.take()) {
         Some((delivery, open)) => {
+            let head = stream_head(response);
             let tcp = StallGuard::new(tcp, fast.stall_timeout, fast.stalled);
+            // A task of its own, sized for streaming: this one also held the router's future.
             let span = tracing::info_span!("sse", %peer);
-            stream_to(tcp, response, delivery, open).instrument(span).await;
+            fast.tasks.spawn(stream_to(tcp, head, delivery, open).instrument(span));
         }
         None => answer_and_close(tcp, response).await,
     }
@@ -248,27 +250,32 @@ async fn answer_and_close(mut tcp: TcpStream, response: axum::response::Response
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
     let head = response_head(parts.status, &headers);
-    let _ = write_all(&mut tcp, &[Bytes::from(head), body]).await;
+    let _ = write_all(&mut tcp, &[head.as_bytes(), &body]).await;
     let _ = tcp.shutdown().await;
+}
+
+/// The head of a streaming response: the router's headers, framed in chunks.
+fn stream_head(response: Response<Body>) -> String {
+    let (parts, _empty) = response.into_parts();
+    let mut headers = parts.headers;
+    // The body is the chunks `stream_to` writes, not the router's empty one.
+    headers.remove(CONTENT_LENGTH);
+    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    response_head(parts.status, &headers)
 }
 
 /// Writes the response head, then every frame of `delivery` as one HTTP chunk each, until
 /// the stream ends (then the last chunk) or the peer goes away.
 async fn stream_to(
     mut tcp: StallGuard<TcpStream>,
-    response: Response<Body>,
+    head: String,
     mut delivery: Delivery,
     _open: OpenStream,
 ) {
-    let mut headers = response.headers().clone();
-    // The body here is the chunks written below, not the router's empty one.
-    headers.remove(CONTENT_LENGTH);
-    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
-    let head = response_head(response.status(), &headers);
-    drop(response);
-    if write_all(&mut tcp, &[Bytes::from(head)]).await.is_err() {
+    if write_all(&mut tcp, &[head.as_bytes()]).await.is_err() {
         return;
     }
+    drop(head);
     loop {
         let frames = tokio::select! {
             biased;
@@ -276,17 +283,28 @@ async fn stream_to(
             frames = delivery.next() => frames,
         };
         let Some(frames) = frames else { break };
-        let size = Bytes::from(format!("{:x}\r\n", frames.byte_len()));
-        let mut chunk =
-            [size, Bytes::new(), Bytes::new(), Bytes::new(), Bytes::from_static(b"\r\n")];
-        let parts = frames.as_slice();
-        chunk[1..=parts.len()].clone_from_slice(parts);
+        let mut size = [0; 18];
+        let size = chunk_size(&mut size, frames.byte_len());
+        let mut chunk: [&[u8]; 5] = [size, &[], &[], &[], b"\r\n"];
+        for (slot, frame) in chunk[1..].iter_mut().zip(frames.as_slice()) {
+            *slot = frame;
+        }
         if write_all(&mut tcp, &chunk).await.is_err() {
             return;
         }
     }
-    let _ = write_all(&mut tcp, &[Bytes::from_static(b"0\r\n\r\n")]).await;
+    let _ = write_all(&mut tcp, &[b"0\r\n\r\n"]).await;
     let _ = tcp.shutdown().await;
+}
+
+/// `<len in hex>\r\n`, the line that starts an HTTP chunk, written into `buf`.
+fn chunk_size(buf: &mut [u8; 18], len: usize) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = std::io::Cursor::new(&mut buf[..]);
+    // 16 hex digits and CRLF always fit.
+    let _ = write!(cursor, "{len:x}\r\n");
+    let end = cursor.position() as usize;
+    &buf[..end]
 }
 
 /// Waits until the peer sends something: `true` once it has closed (or reset) the
@@ -316,10 +334,17 @@ fn response_head(status: StatusCode, headers: &HeaderMap) -> String {
     head
 }
 
-/// Writes every byte of `parts`, in as few `writev` calls as the socket allows.
-async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, parts: &[Bytes]) -> io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = parts.iter().map(|part| IoSlice::new(part)).collect();
-    let mut slices = &mut slices[..];
+/// The most parts one write takes: a chunk's size line, three frames, and its CRLF.
+const MAX_PARTS: usize = 5;
+
+/// Writes every byte of `parts` (at most [`MAX_PARTS`]), in as few `writev` calls as the
+/// socket allows, without allocating.
+async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices = [IoSlice::new(&[]); MAX_PARTS];
+    for (slice, part) in slices.iter_mut().zip(parts) {
+        *slice = IoSlice::new(part);
+    }
+    let mut slices = &mut slices[..parts.len().min(MAX_PARTS)];
     while !slices.is_empty() {
         let written = io.write_vectored(slices).await?;
         if written == 0 {
@@ -413,6 +438,14 @@ mod tests {
         assert_eq!(request.uri(), "/sse?lastEventId=1-2");
         assert_eq!(request.headers()["last-event-id"], "1-3");
         assert!(parse_head(b"GET /sse HTTP/1.1\r\nbad header\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn chunk_sizes_are_hex_lines() {
+        let mut buf = [0; 18];
+        assert_eq!(chunk_size(&mut buf, 0), b"0\r\n");
+        assert_eq!(chunk_size(&mut buf, 423), b"1a7\r\n");
+        assert_eq!(chunk_size(&mut buf, usize::MAX), b"ffffffffffffffff\r\n");
     }
 
     #[tokio::test]
