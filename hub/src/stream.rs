@@ -20,8 +20,9 @@ use tokio_util::sync::CancellationToken;
 pub struct StreamOptions {
     /// Sent as `retry:` with every event: how long the browser waits before reconnecting.
     pub retry: Duration,
-    /// Period of the `ping` event, which keeps proxies from closing idle streams and lets a
-    /// page see that the link is alive (EventSource hides comment lines from pages).
+    /// How long a stream may stay silent before a `ping` event goes out: it keeps proxies
+    /// from closing idle streams and lets a page see that the link is alive (EventSource
+    /// hides comment lines from pages). While events flow, no ping is sent.
     pub heartbeat: Duration,
     /// Close after this many events (replayed ones included) with `close`.
     pub limit: Option<NonZeroU64>,
@@ -81,6 +82,8 @@ pub struct Delivery {
     seen_through: u64,
     retry: Bytes,
     heartbeat: Interval,
+    /// When the last frame was handed out: a ping is due one heartbeat after it.
+    last_sent: Instant,
     limit: Option<NonZeroU64>,
     stop: CancellationToken,
     delivered: u64,
@@ -102,6 +105,7 @@ impl Subscription {
             seen_through,
             retry: frame::retry(retry),
             heartbeat: interval_at(Instant::now() + heartbeat, heartbeat),
+            last_sent: Instant::now(),
             limit,
             stop,
             delivered: 0,
@@ -136,6 +140,7 @@ impl Delivery {
             let next = self.next_source().await;
             if let Some(frames) = self.frames_for(next) {
                 self.metrics.delivered_bytes.inc_by(frames.byte_len() as u64);
+                self.last_sent = Instant::now();
                 return Some(frames);
             }
         }
@@ -167,15 +172,25 @@ impl Delivery {
                 self.finished = true;
                 Some(Frames::one(frame))
             }
-            Next::Ping => {
-                let last = self.last_id.map(|id| id.to_string()).unwrap_or_default();
-                Some(Frames::one(frame::named(PING_EVENT, &last)))
-            }
+            Next::Ping => self.ping_if_idle(),
             Next::End => {
                 self.finished = true;
                 None
             }
         }
+    }
+
+    /// A `ping` if nothing was sent for a whole heartbeat period; otherwise the next tick
+    /// moves to one period after the last frame. The timer is touched once a period, not
+    /// once an event.
+    fn ping_if_idle(&mut self) -> Option<Frames> {
+        let due = self.last_sent + self.heartbeat.period();
+        if Instant::now() < due {
+            self.heartbeat.reset_at(due);
+            return None;
+        }
+        let last = self.last_id.map(|id| id.to_string()).unwrap_or_default();
+        Some(Frames::one(frame::named(PING_EVENT, &last)))
     }
 
     fn event(&mut self, id: EventId, frame: Bytes) -> Frames {

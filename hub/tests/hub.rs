@@ -158,6 +158,24 @@ async fn a_subscriber_that_falls_behind_is_ended_and_others_miss_nothing() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn no_ping_while_events_flow_and_one_a_period_after_the_last() {
+    let hub = hub(64, 64);
+    let stop = CancellationToken::new();
+    let mut body = Box::pin(hub.subscribe(None).unwrap().into_stream(options(None, &stop)));
+    // Three heartbeat periods of events, two a period.
+    for _ in 0..6 {
+        tokio::time::sleep(HEARTBEAT / 2).await;
+        let id = hub.publish(|index| index);
+        let block = read_blocks(&mut body, 1).await;
+        assert_eq!(block[0].id, Some(id.to_string()), "the event, no ping: {block:?}");
+    }
+    let last = tokio::time::Instant::now();
+    let ping = read_blocks(&mut body, 1).await;
+    assert_eq!(ping[0].event.as_deref(), Some("ping"));
+    assert_eq!(last.elapsed(), HEARTBEAT, "one period after the last event");
+}
+
+#[tokio::test(start_paused = true)]
 async fn heartbeat_is_a_named_ping_with_the_last_id() {
     let hub = hub(8, 16);
     hub.publish(|index| index);

@@ -43,7 +43,7 @@ pub struct Config {
     )]
     pub history: NonZeroUsize,
 
-    /// Seconds between `ping` heartbeat events on every open stream (at least 1).
+    /// Seconds a stream may stay silent before a `ping` heartbeat event (at least 1).
     #[arg(
         long,
         env = "LIVENAMES_KEEPALIVE_SECS",

@@ -310,7 +310,9 @@ fn chunk_size(buf: &mut [u8; 18], len: usize) -> &[u8] {
 /// Waits until the peer sends something: `true` once it has closed (or reset) the
 /// connection; what else it sends on a streaming connection is read and ignored.
 async fn peer_gone(tcp: &TcpStream) -> bool {
-    if tcp.readable().await.is_err() {
+    // poll_read_ready keeps one waker in the socket, where readable() would queue a waiter
+    // each time it is called: this runs once per event.
+    if std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await.is_err() {
         return true;
     }
     let mut scratch = [0; 256];
