@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot bench
+.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot bench soak
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -52,6 +52,12 @@ screenshot:
 bench:
 	cargo build --release -p server -p bench
 	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30
+
+## soak: 10 minutes of 5,000 livenames subscribers, 50 replaced a second: every stream's event
+## order, and the server's RSS before, during and after all left (figures in BENCHMARKS.md)
+soak:
+	cargo build --release -p server -p bench
+	target/release/sse-load soak --subscribers 5000 --churn-per-sec 50 --duration-secs 600
 
 ## lint: formatting and clippy, for the native crates and the WASM frontend; the end-to-end
 ## tests' TypeScript types (needs `make test-tools`)

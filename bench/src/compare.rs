@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to print the address it listens on.
-const START_PATIENCE: Duration = Duration::from_secs(30);
+pub(crate) const START_PATIENCE: Duration = Duration::from_secs(30);
 /// Text both servers print once listening, followed by their URL.
 const LISTENING: &str = "listening on http://";
 
@@ -40,18 +40,10 @@ pub struct Options {
 
 /// Runs livenames, the baseline and the floor, and returns one JSON object.
 pub fn run(options: &Options) -> Result<Value, Error> {
-    if !options.server.is_file() {
-        let why = format!(
-            "{} is not a file: build it with `cargo build --release -p server`",
-            options.server.display()
-        );
-        return Err(Error::Flag { flag: "--server", why });
-    }
-    std::fs::create_dir_all(&options.log_dir).map_err(|err| {
-        Error::Io(format!("creating --log-dir {}: {err}", options.log_dir.display()))
-    })?;
+    check_server(&options.server, &options.log_dir)?;
     let load_before = procfs::load_average()?;
-    let livenames = measure_server("livenames", livenames_command(options), options)?;
+    let livenames = livenames_command(&options.server, &options.workload);
+    let livenames = measure_server("livenames", livenames, options)?;
     let baseline = measure_server("baseline", baseline_command(options)?, options)?;
     let floor = floor::run(&floor_options(options, &livenames))?;
     let floor = serde_json::to_value(floor).map_err(|err| Error::Io(err.to_string()))?;
@@ -68,16 +60,24 @@ pub fn run(options: &Options) -> Result<Value, Error> {
     }))
 }
 
+/// Fails, naming `--server`, unless `server` is a file; creates `log_dir`.
+pub(crate) fn check_server(server: &Path, log_dir: &Path) -> Result<(), Error> {
+    if !server.is_file() {
+        let why = format!(
+            "{} is not a file: build it with `cargo build --release -p server`",
+            server.display()
+        );
+        return Err(Error::Flag { flag: "--server", why });
+    }
+    std::fs::create_dir_all(log_dir)
+        .map_err(|err| Error::Io(format!("creating --log-dir {}: {err}", log_dir.display())))
+}
+
 /// The livenames server on a free loopback port, allowed more streams than the run opens.
-fn livenames_command(options: &Options) -> Command {
-    let mut server = command(&options.server);
-    let max_connections = (options.workload.subscribers + 1000).max(10_000);
-    server.args([
-        "--addr",
-        "127.0.0.1:0",
-        "--interval-ms",
-        &options.workload.interval_ms.to_string(),
-    ]);
+pub(crate) fn livenames_command(server_path: &Path, workload: &Workload) -> Command {
+    let mut server = command(server_path);
+    let max_connections = (workload.subscribers + 1000).max(10_000);
+    server.args(["--addr", "127.0.0.1:0", "--interval-ms", &workload.interval_ms.to_string()]);
     server.args(["--max-connections", &max_connections.to_string()]);
     server
 }
@@ -98,8 +98,21 @@ fn baseline_command(options: &Options) -> Result<Command, Error> {
 }
 
 /// Starts one server, loads it, stops it, and returns the load report.
-fn measure_server(name: &str, mut server: Command, options: &Options) -> Result<Value, Error> {
-    let log_path = options.log_dir.join(format!("{name}.log"));
+fn measure_server(name: &str, server: Command, options: &Options) -> Result<Value, Error> {
+    let (running, url) = start_server(name, server, &options.log_dir)?;
+    let report = run_load(&load_options(options, format!("{url}/sse"), running.pid()))?;
+    drop(running);
+    Ok(report)
+}
+
+/// Starts `server`, logging to `<log_dir>/<name>.log`, and returns it with its base URL
+/// once it listens.
+pub(crate) fn start_server(
+    name: &str,
+    mut server: Command,
+    log_dir: &Path,
+) -> Result<(Running, String), Error> {
+    let log_path = log_dir.join(format!("{name}.log"));
     let log = File::create(&log_path)
         .map_err(|err| Error::Io(format!("creating {}: {err}", log_path.display())))?;
     let log_err = log.try_clone().map_err(|err| Error::Io(err.to_string()))?;
@@ -107,9 +120,7 @@ fn measure_server(name: &str, mut server: Command, options: &Options) -> Result<
     let mut running = Running::spawn(name, &mut server)?;
     let url = wait_for_url(&mut running, &log_path)?;
     eprintln!("sse-load: {name} (pid {}) at {url}, log {}", running.pid(), log_path.display());
-    let report = run_load(&load_options(options, format!("{url}/sse"), running.pid()))?;
-    drop(running);
-    Ok(report)
+    Ok((running, url))
 }
 
 /// The server's URL, from the line it logs once listening.

@@ -3,6 +3,7 @@
 //! ```text
 //! load ──► GET /sse × N ──► livenames or baseline      floor: write() × N, nothing else
 //!                 └──── compare runs all three and prints the ratios
+//! soak ──► GET /sse × N, some replaced every second for minutes ──► livenames (or any)
 //! ```
 //! - [`load`]: N loopback subscribers, fan-out completeness, latency, the server's RSS and CPU.
 //! - [`tally`]: what the subscribers received, counted per event id.
@@ -10,6 +11,8 @@
 //! - [`baseline`]: a plain axum SSE server (`broadcast` → `BroadcastStream` → `Sse`).
 //! - [`floor`]: the same bytes written to as many sockets with blocking `write()`.
 //! - [`compare`]: starts both servers, runs `load` on each and `floor`, prints ratios.
+//! - [`soak`]: N subscribers joining and leaving for minutes; event order per connection
+//!   and the server's RSS before, during and after.
 //! - [`target`], [`procfs`], [`child`]: the loopback-only URL check, `/proc` readings, and
 //!   child processes that never outlive the run.
 
@@ -19,6 +22,7 @@ pub mod compare;
 pub mod floor;
 pub mod load;
 pub mod procfs;
+pub mod soak;
 pub mod sse;
 pub mod tally;
 pub mod target;

@@ -7,7 +7,7 @@
 
 use crate::Error;
 use crate::procfs::{self, Usage};
-use crate::sse::Parser;
+use crate::sse::{Item, Parser};
 use crate::tally::{Summary, Tally};
 use crate::target::{Target, source_addr};
 use bytes::Bytes;
@@ -24,13 +24,13 @@ use tokio::net::TcpSocket;
 use tokio::task::JoinSet;
 
 /// Open files kept for what is not a subscriber: stdio, the runtime, `/proc` reads.
-const SPARE_FILES: u64 = 64;
+pub(crate) const SPARE_FILES: u64 = 64;
 /// How long the server may take to close its ends of the connections after they all left.
-const LEAVE_PATIENCE: Duration = Duration::from_secs(60);
+pub(crate) const LEAVE_PATIENCE: Duration = Duration::from_secs(60);
 /// Open files a server may hold beyond its count before the run once all have left.
 const FILES_SLACK: u64 = 4;
 /// Extra time the watchdog allows past the planned end of the run.
-const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
+pub(crate) const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
 
 /// Flags of `sse-load load`.
 #[derive(Clone, Debug, clap::Args)]
@@ -167,7 +167,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
 }
 
 /// Exits the process if the run is still going at `deadline`, whatever it is waiting for.
-fn start_watchdog(deadline: Duration) {
+pub(crate) fn start_watchdog(deadline: Duration) {
     std::thread::spawn(move || {
         std::thread::sleep(deadline);
         eprintln!("sse-load: watchdog: the run passed its deadline of {deadline:?}; exiting");
@@ -212,7 +212,17 @@ async fn leave(
     before: Option<Usage>,
 ) -> Result<Option<Usage>, Error> {
     subscribers.shutdown().await;
-    if let (Some(pid), Some(before)) = (options.server_pid, before) {
+    server_after_leaving(options.server_pid, before, Duration::from_secs(options.settle_secs)).await
+}
+
+/// The server's usage once it has closed its ends of the connections (its open files back
+/// to `before`'s, waiting at most [`LEAVE_PATIENCE`]) and `settle` more has passed.
+pub(crate) async fn server_after_leaving(
+    pid: Option<u32>,
+    before: Option<Usage>,
+    settle: Duration,
+) -> Result<Option<Usage>, Error> {
+    if let (Some(pid), Some(before)) = (pid, before) {
         let started = Instant::now();
         // A server may notice a closed connection only at its next write to it.
         while procfs::open_files(pid)? > before.open_files + FILES_SLACK
@@ -221,11 +231,11 @@ async fn leave(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    tokio::time::sleep(Duration::from_secs(options.settle_secs)).await;
-    server_usage(options.server_pid)
+    tokio::time::sleep(settle).await;
+    server_usage(pid)
 }
 
-fn server_usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
+pub(crate) fn server_usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
     pid.map(procfs::usage).transpose()
 }
 
@@ -308,7 +318,8 @@ async fn ramp(target: &Arc<Target>, options: &Options, tally: &Arc<Mutex<Tally>>
     for index in 0..options.subscribers {
         pace.tick().await;
         let source = source_addr(index as usize, options.source_addrs as usize);
-        subscribers.spawn(subscriber(target.clone(), source, tally.clone(), patience));
+        let stream = Stream { target: target.clone(), source, resume_from: None, patience };
+        subscribers.spawn(subscriber(stream, tally.clone(), |_| {}));
         progress.maybe_report(&lock(tally));
     }
     let last_started = Instant::now();
@@ -321,44 +332,56 @@ async fn ramp(target: &Arc<Target>, options: &Options, tally: &Arc<Mutex<Tally>>
 }
 
 /// Connection counts on stderr, once a second.
-struct Progress {
+pub(crate) struct Progress {
     wanted: u64,
     last: Instant,
 }
 
 impl Progress {
-    fn new(wanted: u64) -> Self {
+    pub(crate) fn new(wanted: u64) -> Self {
         Self { wanted, last: Instant::now() }
     }
 
-    fn maybe_report(&mut self, tally: &Tally) {
+    pub(crate) fn maybe_report(&mut self, tally: &Tally) {
         if self.last.elapsed() >= Duration::from_secs(1) {
             self.report(tally);
         }
     }
 
-    fn report(&mut self, tally: &Tally) {
+    pub(crate) fn report(&mut self, tally: &Tally) {
         let summary = (tally.open_streams(), tally.settled(), self.wanted);
         eprintln!("sse-load: {} open, {} of {} settled", summary.0, summary.1, summary.2);
         self.last = Instant::now();
     }
 }
 
-/// One subscriber from connect to the end of its stream, counted in `tally`.
-async fn subscriber(
-    target: Arc<Target>,
-    source: Ipv4Addr,
+/// Where and how one subscriber connects.
+pub(crate) struct Stream {
+    pub target: Arc<Target>,
+    /// The loopback address it connects from.
+    pub source: Ipv4Addr,
+    /// Sent as `Last-Event-ID`, as a browser does when it reconnects.
+    pub resume_from: Option<String>,
+    /// How long the connection and the response head may take.
+    pub patience: Duration,
+}
+
+/// One subscriber from connect to the end of its stream, counted in `tally`; `watch` sees
+/// every item as well.
+pub(crate) async fn subscriber(
+    stream: Stream,
     tally: Arc<Mutex<Tally>>,
-    patience: Duration,
+    mut watch: impl FnMut(&Item<'_>),
 ) {
-    let handshake = tokio::time::timeout(patience, handshake(&target, source)).await;
+    let patience = stream.patience;
+    let handshake = tokio::time::timeout(patience, handshake(&stream.target, stream.source)).await;
     let (sender, connection) = match handshake {
         Ok(Ok(opened)) => opened,
         Ok(Err(reason)) => return lock(&tally).failed(reason),
         Err(_) => return lock(&tally).failed("no connection within --connect-timeout-secs".into()),
     };
     // The connection must be driven while the request and the body are read.
-    let (_, ()) = tokio::join!(connection, read_stream(sender, &target, &tally, patience));
+    let (_, ()) = tokio::join!(connection, read_stream(sender, &stream, &tally, &mut watch));
 }
 
 type Connection = http1::Connection<TokioIo<tokio::net::TcpStream>, Empty<Bytes>>;
@@ -380,16 +403,12 @@ async fn handshake(
 /// Sends `GET`, and on `200` reads the stream until it ends.
 async fn read_stream(
     mut sender: SendRequest<Empty<Bytes>>,
-    target: &Target,
+    stream: &Stream,
     tally: &Mutex<Tally>,
-    patience: Duration,
+    watch: &mut impl FnMut(&Item<'_>),
 ) {
-    let request = http::Request::get(target.path.as_str())
-        .header(HOST, target.host_header())
-        .header(ACCEPT, "text/event-stream")
-        .body(Empty::new())
-        .expect("a GET with a checked path and plain headers is a valid request");
-    let response = match tokio::time::timeout(patience, sender.send_request(request)).await {
+    let request = request(&stream.target, stream.resume_from.as_deref());
+    let response = match tokio::time::timeout(stream.patience, sender.send_request(request)).await {
         Ok(Ok(response)) => response,
         Ok(Err(err)) => return lock(tally).failed(format!("request: {err}")),
         Err(_) => return lock(tally).failed("no response within --connect-timeout-secs".into()),
@@ -398,12 +417,27 @@ async fn read_stream(
         return lock(tally).failed(format!("HTTP {}", response.status()));
     }
     lock(tally).connected();
-    let reason = read_body(response.into_body(), tally).await;
+    let reason = read_body(response.into_body(), tally, watch).await;
     lock(tally).ended(reason);
 }
 
+/// `GET` of the target's path as an `EventSource` sends it, resuming after `last_event_id`.
+fn request(target: &Target, last_event_id: Option<&str>) -> http::Request<Empty<Bytes>> {
+    let mut request = http::Request::get(target.path.as_str())
+        .header(HOST, target.host_header())
+        .header(ACCEPT, "text/event-stream");
+    if let Some(id) = last_event_id {
+        request = request.header("last-event-id", id);
+    }
+    request.body(Empty::new()).expect("a GET with a checked path and event ids is a valid request")
+}
+
 /// Feeds the body to an SSE parser as it arrives; returns why it ended.
-async fn read_body(mut body: Incoming, tally: &Mutex<Tally>) -> String {
+async fn read_body(
+    mut body: Incoming,
+    tally: &Mutex<Tally>,
+    watch: &mut impl FnMut(&Item<'_>),
+) -> String {
     let mut parser = Parser::default();
     loop {
         match body.frame().await {
@@ -413,13 +447,16 @@ async fn read_body(mut body: Incoming, tally: &Mutex<Tally>) -> String {
                 let Some(data) = frame.data_ref() else { continue };
                 let received = SystemTime::now();
                 let mut tally = lock(tally);
-                parser.feed(data, |item| tally.record(item, received));
+                parser.feed(data, |item| {
+                    watch(&item);
+                    tally.record(item, received);
+                });
             }
         }
     }
 }
 
 /// The tally, even if a subscriber panicked while holding it (its counts are still sound).
-fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
+pub(crate) fn lock(tally: &Mutex<Tally>) -> MutexGuard<'_, Tally> {
     tally.lock().unwrap_or_else(PoisonError::into_inner)
 }

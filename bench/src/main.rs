@@ -1,7 +1,7 @@
 //! `sse-load`: SSE fan-out benchmarks over loopback. `sse-load --help` lists the commands;
 //! each prints one JSON object on stdout and its progress on stderr.
 
-use bench::{Error, baseline, compare, floor, load};
+use bench::{Error, baseline, compare, floor, load, soak};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -24,6 +24,10 @@ enum Commands {
     Floor(floor::Options),
     /// Run load against livenames and the baseline, and the floor, and print the ratios.
     Compare(compare::Options),
+    /// Hold N subscribers for --duration-secs (default 10 min) while replacing --churn-per-sec
+    /// of them; check every stream's event order and the server's RSS before, during and
+    /// after all have left. Starts livenames itself unless given --url.
+    Soak(soak::Options),
     /// The floor's reading side (started by `floor`).
     #[command(hide = true)]
     Drain(floor::DrainOptions),
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Commands::Baseline(options) => baseline::run(&options),
         Commands::Floor(options) => floor::run(&options).and_then(|report| print(&report)),
         Commands::Compare(options) => compare::run(&options).and_then(|report| print(&report)),
+        Commands::Soak(options) => soak::run(&options).and_then(|report| print(&report)),
         Commands::Drain(options) => floor::drain(&options),
     };
     match result {

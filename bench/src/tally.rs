@@ -205,7 +205,13 @@ fn published_at(data: &[u8]) -> Option<SystemTime> {
 
 /// The index of an `<epoch>-<index>` event id.
 fn event_index(id: &str) -> Option<u64> {
-    id.rsplit_once('-')?.1.parse().ok()
+    event_id(id).map(|(_, index)| index)
+}
+
+/// The epoch (the stream's start) and index of an `<epoch>-<index>` event id.
+pub fn event_id(id: &str) -> Option<(u64, u64)> {
+    let (epoch, index) = id.rsplit_once('-')?;
+    Some((epoch.parse().ok()?, index.parse().ok()?))
 }
 
 /// Everything counted, ready to print.

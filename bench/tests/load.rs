@@ -138,3 +138,11 @@ fn a_server_that_is_not_there_counts_as_failed_connections() {
     assert_eq!((report["connected"].as_u64(), report["failed"].as_u64()), (Some(0), Some(3)));
     assert_eq!(report["fan_out"]["events"].as_u64(), Some(0));
 }
+
+#[test]
+fn soak_refuses_a_target_off_loopback_before_starting_anything() {
+    let (ok, report, stderr) =
+        sse_load(&["soak", "--url", "http://192.0.2.1/sse", "--duration-secs", "1"]);
+    assert!(!ok && report.is_none());
+    assert!(stderr.contains("--url") && stderr.contains("loopback"), "{stderr}");
+}
