@@ -225,14 +225,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
         let text = serde_json::to_string(message).expect("tab messages encode to JSON");
         link.with_value(|link| link.iter().for_each(|link| link.post(&text)));
     };
-    let append = move |entry: LogEntry| {
-        set_log.update(|log| {
-            if log.len() == LOG_LENGTH {
-                log.pop_front();
-            }
-            log.push_back(entry);
-        })
-    };
+    let append = move |entry: LogEntry| set_log.update(|log| push_bounded(log, entry, LOG_LENGTH));
 
     let show_data = move |id: String, data: String, at: Option<f64>| {
         let previous = log.with_untracked(|log| last_event_id(log).map(str::to_string));
@@ -347,8 +340,7 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
             GAP_EVENT => share(TabMessage::Gap { first_available: message_data(event) }),
             "message" => {
                 let id = event.dyn_ref::<MessageEvent>().map(|m| m.last_event_id());
-                let data = message_data(event);
-                let id = id.unwrap_or_default();
+                let (id, data) = (id.unwrap_or_default(), message_data(event));
                 share(TabMessage::Data { id, data, received_at: Some(now) });
             }
             _ => {}
