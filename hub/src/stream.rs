@@ -71,6 +71,15 @@ impl Frames {
     }
 }
 
+impl IntoIterator for Frames {
+    type Item = Bytes;
+    type IntoIter = std::iter::Take<std::array::IntoIter<Bytes, 3>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.parts.into_iter().take(self.len)
+    }
+}
+
 /// One connection's place in the stream: the backlog (replay, or `gap` and the latest
 /// event), then live events and heartbeats, until `close`, the limit, shutdown, or the
 /// subscriber falling more than the hub's backlog behind (its browser then resumes from
@@ -124,8 +133,8 @@ impl Subscription {
         let mut delivery = self.into_delivery(options);
         stream! {
             while let Some(frames) = delivery.next().await {
-                for frame in frames.as_slice() {
-                    yield Ok(frame.clone());
+                for frame in frames {
+                    yield Ok(frame);
                 }
             }
         }

@@ -187,7 +187,7 @@ fn first_request(start: &[u8]) -> FirstRequest {
 /// Reads the rest of the request head, runs it through the router, and writes the answer:
 /// the stream, or (a refusal) the whole response, and closes.
 async fn serve_sse(mut tcp: TcpStream, peer: SocketAddr, mut head: BytesMut, fast: FastSse) {
-    let request = loop {
+    let mut request = loop {
         match parse_head(&head) {
             Ok(Some(request)) => break request,
             Ok(None) if head.len() < MAX_HEAD => {}
@@ -202,7 +202,6 @@ async fn serve_sse(mut tcp: TcpStream, peer: SocketAddr, mut head: BytesMut, fas
         }
     };
     drop(head);
-    let mut request = request;
     request.extensions_mut().insert(ConnectInfo(Peer(peer)));
     request.extensions_mut().insert(FastPath);
     let Ok(mut response) = fast.app.oneshot(request).await;
