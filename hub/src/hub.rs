@@ -8,7 +8,10 @@ use std::collections::VecDeque;
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast;
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 
 /// One publisher's stream: a bounded history of encoded events and their fan-out to
 /// subscribers. Cheap to clone; every clone is the same stream.
@@ -61,6 +64,22 @@ pub(crate) struct Fetched {
     /// The log could not be read: a resume point of this epoch past the local history is
     /// taken as real (another process sent it), so nothing up to it is sent again.
     pub(crate) unreadable: bool,
+}
+
+/// Rings when the hub has something new for live subscribers: for a writer that drives
+/// many deliveries with [`Delivery::try_next`](crate::Delivery::try_next) and must know when
+/// to try them again. Get one with [`Hub::doorbell`].
+pub struct Doorbell(broadcast::Receiver<Live>);
+
+impl Doorbell {
+    /// Waits for the next event or `close` after the last ring; several that came together
+    /// ring once. A hub that is gone never rings again.
+    pub async fn rung(&mut self) {
+        if let Err(RecvError::Closed) = self.0.recv().await {
+            std::future::pending::<()>().await;
+        }
+        while !matches!(self.0.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+    }
 }
 
 /// Where a subscription starts, decided from the id the client resumes from.
@@ -169,6 +188,11 @@ impl<T: Serialize> Hub<T> {
         self.inner.metrics.published.inc();
         // No subscribers is not an error: the event waits in history.
         let _ = self.inner.live.send(Live::Event { id, frame });
+    }
+
+    /// A doorbell that rings for every event (and `close`) published from now on.
+    pub fn doorbell(&self) -> Doorbell {
+        Doorbell(self.inner.live.subscribe())
     }
 
     /// The index of the latest event, 0 before the first one.

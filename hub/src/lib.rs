@@ -61,11 +61,11 @@ mod stream;
 #[cfg(feature = "axum")]
 pub use crate::axum::{SSE_HEADERS, sse_response};
 #[cfg(feature = "runtime")]
-pub use hub::{Hub, Start, Subscription};
+pub use hub::{Doorbell, Hub, Start, Subscription};
 #[cfg(feature = "runtime")]
 pub use metrics::HubMetrics;
 pub use protocol::{CLOSE_EVENT, EventId, GAP_EVENT, InvalidEventId, PING_EVENT};
 #[cfg(feature = "redis")]
 pub use redis_log::{RedisHub, RedisMetrics, RedisOptions};
 #[cfg(feature = "runtime")]
-pub use stream::{Delivery, Frames, StreamOptions};
+pub use stream::{Delivery, Frames, StreamOptions, TryNext};

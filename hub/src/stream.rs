@@ -1,6 +1,8 @@
 //! A subscription as the bytes of one connection: [`Delivery`] decides what to send next,
 //! and [`Subscription::into_stream`] turns that into a response body. A server that writes
-//! to its sockets itself drives a [`Delivery`] directly.
+//! to its sockets itself drives a [`Delivery`] directly: awaiting [`Delivery::next`] per
+//! connection, or, for many connections in one task, calling [`Delivery::try_next`] on each
+//! whenever a [`Doorbell`](crate::Doorbell) rings or a [`Delivery::ping_due`] time comes.
 
 use crate::hub::{Live, Subscription};
 use crate::metrics::{HubMetrics, SubscriberCount};
@@ -11,7 +13,10 @@ use futures_core::Stream;
 use std::convert::Infallible;
 use std::num::NonZeroU64;
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio::sync::broadcast::{
+    self,
+    error::{RecvError, TryRecvError},
+};
 use tokio::time::{Instant, Interval, interval_at};
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +43,17 @@ enum Next {
     Close(Bytes),
     Ping,
     End,
+}
+
+/// What a delivery has ready at once ([`Delivery::try_next`]).
+#[derive(Debug)]
+pub enum TryNext {
+    /// Frames to write now.
+    Frames(Frames),
+    /// Nothing until the hub publishes again or [`Delivery::ping_due`] comes.
+    Empty,
+    /// The stream is over.
+    Finished,
 }
 
 /// Up to three frames to write together: `retry:` and an event, and `close` when the event
@@ -90,7 +106,10 @@ pub struct Delivery {
     /// Only where several processes feed the hub: never send an index twice.
     seen_through: u64,
     retry: Bytes,
-    heartbeat: Interval,
+    heartbeat: Duration,
+    /// Wakes [`Delivery::next`] for a ping; made on its first wait, as a writer that only
+    /// calls [`Delivery::try_next`] never needs it.
+    heartbeat_timer: Option<Interval>,
     /// When the last frame was handed out: a ping is due one heartbeat after it.
     last_sent: Instant,
     limit: Option<NonZeroU64>,
@@ -113,7 +132,8 @@ impl Subscription {
             live,
             seen_through,
             retry: frame::retry(retry),
-            heartbeat: interval_at(Instant::now() + heartbeat, heartbeat),
+            heartbeat,
+            heartbeat_timer: None,
             last_sent: Instant::now(),
             limit,
             stop,
@@ -145,28 +165,75 @@ impl Delivery {
     /// The next frames to write, `None` once the stream is over. Cancel-safe: dropped before
     /// it completes, it loses nothing, so it can race a socket's other events in `select!`.
     pub async fn next(&mut self) -> Option<Frames> {
-        while !self.finished {
-            let next = self.next_source().await;
+        loop {
+            match self.try_next() {
+                TryNext::Frames(frames) => return Some(frames),
+                TryNext::Finished => return None,
+                TryNext::Empty => {}
+            }
+            let next = self.wait_source().await;
             if let Some(frames) = self.frames_for(next) {
-                self.metrics.delivered_bytes.inc_by(frames.byte_len() as u64);
-                self.last_sent = Instant::now();
-                return Some(frames);
+                return Some(self.hand_out(frames));
             }
         }
-        None
     }
 
-    /// Where the next frame comes from: the backlog first, then whatever is ready live.
-    async fn next_source(&mut self) -> Next {
+    /// The next frames if they are ready now, without waiting: for a writer that drives many
+    /// deliveries in one task, and tries them again when the hub's
+    /// [`Doorbell`](crate::Doorbell) rings or at [`Delivery::ping_due`].
+    pub fn try_next(&mut self) -> TryNext {
+        while !self.finished {
+            let Some(next) = self.ready_source() else { return TryNext::Empty };
+            if let Some(frames) = self.frames_for(next) {
+                return TryNext::Frames(self.hand_out(frames));
+            }
+        }
+        TryNext::Finished
+    }
+
+    /// When a `ping` is due if nothing else is sent before.
+    pub fn ping_due(&self) -> Instant {
+        self.last_sent + self.heartbeat
+    }
+
+    /// Counts `frames` as delivered now.
+    fn hand_out(&mut self, frames: Frames) -> Frames {
+        self.metrics.delivered_bytes.inc_by(frames.byte_len() as u64);
+        self.last_sent = Instant::now();
+        frames
+    }
+
+    /// What is ready without waiting: the backlog first, then the end, a live event, or a
+    /// ping that is due.
+    fn ready_source(&mut self) -> Option<Next> {
         match self.backlog.next() {
-            Some((Some(id), frame)) => Next::Event(id, frame),
-            Some((None, frame)) => Next::Notice(frame),
-            None => tokio::select! {
-                biased;
-                _ = self.stop.cancelled() => Next::End,
-                item = self.live.recv() => next_live(item, &self.metrics),
-                _ = self.heartbeat.tick() => Next::Ping,
-            },
+            Some((Some(id), frame)) => return Some(Next::Event(id, frame)),
+            Some((None, frame)) => return Some(Next::Notice(frame)),
+            None => {}
+        }
+        if self.stop.is_cancelled() {
+            return Some(Next::End);
+        }
+        let item = match self.live.try_recv() {
+            Ok(item) => Ok(item),
+            Err(TryRecvError::Empty) => {
+                return (Instant::now() >= self.ping_due()).then_some(Next::Ping);
+            }
+            Err(TryRecvError::Lagged(missed)) => Err(RecvError::Lagged(missed)),
+            Err(TryRecvError::Closed) => Err(RecvError::Closed),
+        };
+        Some(next_live(item, &self.metrics))
+    }
+
+    /// Waits for the end, a live event, or the heartbeat timer.
+    async fn wait_source(&mut self) -> Next {
+        let (due, period) = (self.ping_due(), self.heartbeat);
+        let heartbeat = self.heartbeat_timer.get_or_insert_with(|| interval_at(due, period));
+        tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => Next::End,
+            item = self.live.recv() => next_live(item, &self.metrics),
+            _ = heartbeat.tick() => Next::Ping,
         }
     }
 
@@ -193,9 +260,11 @@ impl Delivery {
     /// moves to one period after the last frame. The timer is touched once a period, not
     /// once an event.
     fn ping_if_idle(&mut self) -> Option<Frames> {
-        let due = self.last_sent + self.heartbeat.period();
+        let due = self.ping_due();
         if Instant::now() < due {
-            self.heartbeat.reset_at(due);
+            if let Some(timer) = &mut self.heartbeat_timer {
+                timer.reset_at(due);
+            }
             return None;
         }
         let last = self.last_id.map(|id| id.to_string()).unwrap_or_default();

@@ -1,7 +1,7 @@
 //! The hub end to end: publish, subscribe from every position, read the bytes a client gets.
 
 use futures::{Stream, StreamExt};
-use sse_hub::{EventId, Hub, Start, StreamOptions};
+use sse_hub::{EventId, Hub, Start, StreamOptions, TryNext};
 use std::convert::Infallible;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
@@ -245,4 +245,55 @@ fn latest_is_the_last_published_event() {
     let id = hub.publish(|index| index + 100);
     let (latest_id, latest) = hub.latest().unwrap();
     assert_eq!((latest_id, *latest), (id, 102));
+}
+
+/// The blocks in what `try_next` handed out, as a client would read them.
+fn blocks_of(frames: sse_hub::Frames) -> Vec<Block> {
+    let text: Vec<u8> = frames.into_iter().flatten().collect();
+    std::str::from_utf8(&text).unwrap().split_terminator("\n\n").map(parse_block).collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_next_hands_out_what_is_ready_without_waiting() {
+    let hub = hub(8, 16);
+    hub.publish(|index| index);
+    let stop = CancellationToken::new();
+    let mut doorbell = hub.doorbell();
+    let mut delivery = hub.subscribe(None).unwrap().into_delivery(options(Some(3), &stop));
+    let TryNext::Frames(latest) = delivery.try_next() else { panic!("the latest event at once") };
+    assert_eq!(indices(&blocks_of(latest)), [1]);
+    assert!(matches!(delivery.try_next(), TryNext::Empty));
+
+    // Two events ring once, and both are ready.
+    hub.publish(|index| index);
+    hub.publish(|index| index);
+    doorbell.rung().await;
+    let rung_again = tokio::time::timeout(Duration::from_secs(1), doorbell.rung()).await;
+    assert!(rung_again.is_err(), "events published together ring once");
+    let TryNext::Frames(second) = delivery.try_next() else { panic!("event 2 is ready") };
+    assert_eq!(indices(&blocks_of(second)), [2]);
+
+    // The third event is the limit's last: it comes with `close`, and the delivery is over.
+    let TryNext::Frames(third) = delivery.try_next() else { panic!("event 3 is ready") };
+    let third = blocks_of(third);
+    assert_eq!(indices(&third), [3]);
+    assert_eq!(third.last().unwrap().event.as_deref(), Some("close"), "the limit of 3");
+    assert!(matches!(delivery.try_next(), TryNext::Finished));
+}
+
+#[tokio::test(start_paused = true)]
+async fn try_next_pings_when_due_and_ends_at_stop() {
+    let hub = hub(8, 16);
+    let stop = CancellationToken::new();
+    let mut delivery = hub.subscribe(None).unwrap().into_delivery(options(None, &stop));
+    assert!(matches!(delivery.try_next(), TryNext::Empty), "nothing published yet");
+    let due = delivery.ping_due();
+    tokio::time::sleep_until(due - Duration::from_millis(1)).await;
+    assert!(matches!(delivery.try_next(), TryNext::Empty), "not silent for a heartbeat yet");
+    tokio::time::sleep_until(due).await;
+    let TryNext::Frames(ping) = delivery.try_next() else { panic!("a ping once due") };
+    assert_eq!(blocks_of(ping)[0].event.as_deref(), Some("ping"));
+    assert_eq!(delivery.ping_due(), due + HEARTBEAT, "the next one a period later");
+    stop.cancel();
+    assert!(matches!(delivery.try_next(), TryNext::Finished));
 }
