@@ -81,6 +81,11 @@ impl OpenStream {
         Self { peer, opened: Instant::now(), _slot: slot }
     }
 
+    /// The subscriber's address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
     /// `body`, holding this guard for exactly as long as hyper holds the body: it drops it
     /// when the stream ends, the client leaves, a write fails or the server shuts down.
     pub fn hold<S: Stream>(self, body: S) -> impl Stream<Item = S::Item> {

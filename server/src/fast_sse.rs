@@ -1,18 +1,20 @@
 //! The `/sse` fast path: a connection whose first request is `GET /sse` is not served by
 //! hyper. Its request head is parsed here (`httparse`) and handed to the same router as
 //! every other request, so the stream is decided exactly as on the hyper path (query,
-//! `Last-Event-ID`, the `503` cap, `204`, CORS); only the writing differs. The response
-//! head is written here, and then a small task per connection writes the hub's shared,
-//! pre-encoded frames straight to the socket, one `writev` per event, with no HTTP
-//! machinery left behind: hyper keeps an 8 KiB read buffer, write buffers and a dispatcher
-//! per connection, most of a stream's memory.
+//! `Last-Event-ID`, the `503` cap, `204`, CORS); only the writing differs. The socket then
+//! goes to the [`Writers`], which write the hub's shared, pre-encoded frames straight to it,
+//! one `writev` per event, with no HTTP machinery left behind: hyper keeps an 8 KiB read
+//! buffer, write buffers and a dispatcher per connection, most of a stream's memory. A
+//! stream that cannot keep up gets a task of its own ([`SlowStreams`]).
 //!
 //! Every other connection goes to axum with the bytes already read put back in front
 //! ([`Rewind`]); a `/sse` request later on such a keep-alive connection is served by hyper
 //! (`Subscription::into_stream`), from the same [`Delivery`].
 
 use crate::connections::{OpenStream, Peer};
+use crate::fanout::{NewStream, Writers};
 use crate::stall::StallGuard;
+use crate::wire::{self, LAST_CHUNK, SizeLine};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -56,13 +58,43 @@ pub struct FastPath;
 pub struct FastSse {
     /// Every route, with its layers: the `/sse` request goes through them like any other.
     pub app: Router,
-    /// A stream whose write made no progress for this long is closed (as on the hyper path).
-    pub stall_timeout: Duration,
-    pub stalled: Counter,
+    /// They write the streams.
+    pub writers: Arc<Writers>,
     /// Cancelled at shutdown: stops accepting, and ends every stream.
     pub stop: CancellationToken,
     /// Every connection task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+}
+
+/// Where the streams that cannot keep up with the [`Writers`] go: a task each, which waits
+/// for the socket under the stall guard.
+#[derive(Clone)]
+pub struct SlowStreams {
+    /// A stream whose write made no progress for this long is closed (as on the hyper path).
+    pub stall_timeout: Duration,
+    pub stalled: Counter,
+    /// Every such task, and the writers, so that shutdown can wait for them.
+    pub tasks: TaskTracker,
+}
+
+impl SlowStreams {
+    /// Writes `unsent`, then the rest of `delivery`, in a task of its own.
+    pub fn spawn(
+        &self,
+        tcp: std::net::TcpStream,
+        unsent: Vec<u8>,
+        delivery: Delivery,
+        open: OpenStream,
+    ) {
+        let tcp = match TcpStream::from_std(tcp) {
+            Ok(tcp) => StallGuard::new(tcp, self.stall_timeout, self.stalled.clone()),
+            Err(err) => {
+                return tracing::warn!(%err, peer = %open.peer(), "cannot wait for a stream's socket");
+            }
+        };
+        let span = tracing::info_span!("sse", peer = %open.peer());
+        self.tasks.spawn(stream_rest(tcp, unsent, delivery, open).instrument(span));
+    }
 }
 
 /// The stream a fast-path `/sse` request gets, carried out of the router in the response's
@@ -207,13 +239,12 @@ async fn serve_sse(mut tcp: TcpStream, peer: SocketAddr, mut head: BytesMut, fas
     let Ok(mut response) = fast.app.oneshot(request).await;
     let stream = response.extensions_mut().remove::<FastStream>();
     match stream.and_then(|FastStream(slot)| slot.lock().ok()?.take()) {
-        Some((delivery, open)) => {
-            let head = stream_head(response);
-            let tcp = StallGuard::new(tcp, fast.stall_timeout, fast.stalled);
-            // A task of its own, sized for streaming: this one also held the router's future.
-            let span = tracing::info_span!("sse", %peer);
-            fast.tasks.spawn(stream_to(tcp, head, delivery, open).instrument(span));
-        }
+        Some((delivery, open)) => match tcp.into_std() {
+            Ok(tcp) => {
+                fast.writers.adopt(NewStream { tcp, head: stream_head(response), delivery, open })
+            }
+            Err(err) => tracing::warn!(%err, %peer, "cannot hand a stream's socket to its writer"),
+        },
         None => answer_and_close(tcp, response).await,
     }
 }
@@ -249,7 +280,7 @@ async fn answer_and_close(mut tcp: TcpStream, response: axum::response::Response
     headers.insert(CONTENT_LENGTH, HeaderValue::from(body.len()));
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
     let head = response_head(parts.status, &headers);
-    let _ = write_all(&mut tcp, &[head.as_bytes(), &body]).await;
+    let _ = wire::write_all(&mut tcp, &[head.as_bytes(), &body]).await;
     let _ = tcp.shutdown().await;
 }
 
@@ -263,18 +294,18 @@ fn stream_head(response: Response<Body>) -> String {
     response_head(parts.status, &headers)
 }
 
-/// Writes the response head, then every frame of `delivery` as one HTTP chunk each, until
-/// the stream ends (then the last chunk) or the peer goes away.
-async fn stream_to(
+/// Writes `unsent`, then every frame of `delivery` as one HTTP chunk each, until the
+/// stream ends (then the last chunk) or the peer goes away.
+async fn stream_rest(
     mut tcp: StallGuard<TcpStream>,
-    head: String,
+    unsent: Vec<u8>,
     mut delivery: Delivery,
     _open: OpenStream,
 ) {
-    if write_all(&mut tcp, &[head.as_bytes()]).await.is_err() {
+    if wire::write_all(&mut tcp, &[&unsent]).await.is_err() {
         return;
     }
-    drop(head);
+    drop(unsent);
     loop {
         let frames = tokio::select! {
             biased;
@@ -282,28 +313,13 @@ async fn stream_to(
             frames = delivery.next() => frames,
         };
         let Some(frames) = frames else { break };
-        let mut size = [0; 18];
-        let size = chunk_size(&mut size, frames.byte_len());
-        let mut chunk: [&[u8]; 5] = [size, &[], &[], &[], b"\r\n"];
-        for (slot, frame) in chunk[1..].iter_mut().zip(frames.as_slice()) {
-            *slot = frame;
-        }
-        if write_all(&mut tcp, &chunk).await.is_err() {
+        let mut size = SizeLine::default();
+        if wire::write_all(&mut tcp, &wire::chunk(&mut size, &frames)).await.is_err() {
             return;
         }
     }
-    let _ = write_all(&mut tcp, &[b"0\r\n\r\n"]).await;
+    let _ = wire::write_all(&mut tcp, &[LAST_CHUNK]).await;
     let _ = tcp.shutdown().await;
-}
-
-/// `<len in hex>\r\n`, the line that starts an HTTP chunk, written into `buf`.
-fn chunk_size(buf: &mut [u8; 18], len: usize) -> &[u8] {
-    use std::io::Write;
-    let mut cursor = std::io::Cursor::new(&mut buf[..]);
-    // 16 hex digits and CRLF always fit.
-    let _ = write!(cursor, "{len:x}\r\n");
-    let end = cursor.position() as usize;
-    &buf[..end]
 }
 
 /// Waits until the peer sends something: `true` once it has closed (or reset) the
@@ -333,27 +349,6 @@ fn response_head(status: StatusCode, headers: &HeaderMap) -> String {
     let date = httpdate::fmt_http_date(std::time::SystemTime::now());
     let _ = write!(head, "date: {date}\r\n\r\n");
     head
-}
-
-/// The most parts one write takes: a chunk's size line, three frames, and its CRLF.
-const MAX_PARTS: usize = 5;
-
-/// Writes every byte of `parts` (at most [`MAX_PARTS`]), in as few `writev` calls as the
-/// socket allows, without allocating.
-async fn write_all<W: AsyncWrite + Unpin>(io: &mut W, parts: &[&[u8]]) -> io::Result<()> {
-    let mut slices = [IoSlice::new(&[]); MAX_PARTS];
-    for (slice, part) in slices.iter_mut().zip(parts) {
-        *slice = IoSlice::new(part);
-    }
-    let mut slices = &mut slices[..parts.len().min(MAX_PARTS)];
-    while !slices.is_empty() {
-        let written = io.write_vectored(slices).await?;
-        if written == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        IoSlice::advance_slices(&mut slices, written);
-    }
-    Ok(())
 }
 
 /// An IO that first gives back bytes already read from it: a connection sorted by its first
@@ -439,14 +434,6 @@ mod tests {
         assert_eq!(request.uri(), "/sse?lastEventId=1-2");
         assert_eq!(request.headers()["last-event-id"], "1-3");
         assert!(parse_head(b"GET /sse HTTP/1.1\r\nbad header\r\n\r\n").is_err());
-    }
-
-    #[test]
-    fn chunk_sizes_are_hex_lines() {
-        let mut buf = [0; 18];
-        assert_eq!(chunk_size(&mut buf, 0), b"0\r\n");
-        assert_eq!(chunk_size(&mut buf, 423), b"1a7\r\n");
-        assert_eq!(chunk_size(&mut buf, usize::MAX), b"ffffffffffffffff\r\n");
     }
 
     #[tokio::test]

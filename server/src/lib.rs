@@ -16,6 +16,7 @@
 pub mod config;
 pub mod connections;
 pub mod error;
+pub mod fanout;
 pub mod fast_sse;
 pub mod layers;
 pub mod listen;
@@ -23,6 +24,7 @@ pub mod names;
 pub mod ops;
 pub mod sse;
 pub mod stall;
+pub mod wire;
 
 use app::event::NamesEvent;
 use app::event::{PageSeed, RenderedEvent};
@@ -33,7 +35,8 @@ use axum::extract::FromRef;
 use axum::routing::get;
 use config::Config;
 use connections::{Peer, StreamSlots};
-use fast_sse::{FastSse, SseSplitter};
+use fanout::Writers;
+use fast_sse::{FastSse, SlowStreams, SseSplitter};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::metrics::counter::Counter;
@@ -136,14 +139,15 @@ pub async fn serve(
         slots,
         metrics,
     };
-    let app = layers::around(router(state), &config.allow_origin);
-    let fast = FastSse {
-        app: app.clone(),
+    let tasks = TaskTracker::new();
+    let slow = SlowStreams {
         stall_timeout: config.stall_timeout(),
         stalled: stalled.clone(),
-        stop: stop.clone(),
-        tasks: TaskTracker::new(),
+        tasks: tasks.clone(),
     };
+    let writers = Arc::new(Writers::start(&state.hub, slow, &stop)?);
+    let app = layers::around(router(state), &config.allow_origin);
+    let fast = FastSse { app: app.clone(), writers, stop: stop.clone(), tasks };
     let fast_tasks = fast.tasks.clone();
     // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
     let listener = SseSplitter::new(listener, fast)?;
