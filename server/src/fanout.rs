@@ -297,3 +297,164 @@ fn peer_departed(mut tcp: &TcpStream) -> bool {
     tracing::warn!(peer = ?tcp.peer_addr().ok(), "a stream's peer sent more than {MOST_READ_PER_WAKE} bytes; closing it");
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connections::StreamSlots;
+    use prometheus_client::metrics::counter::Counter;
+    use sse_hub::{EventId, StreamOptions};
+    use std::num::NonZeroUsize;
+    use tokio::io::AsyncReadExt;
+    use tokio_util::task::TaskTracker;
+
+    const HEAD: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
+
+    struct Fixture {
+        hub: Hub<String>,
+        writers: Writers,
+        slots: StreamSlots,
+        tasks: TaskTracker,
+        stop: CancellationToken,
+    }
+
+    impl Fixture {
+        fn new() -> Self {
+            let size = |n| NonZeroUsize::new(n).unwrap();
+            let hub = Hub::new(size(1024), size(64));
+            let tasks = TaskTracker::new();
+            let stop = CancellationToken::new();
+            let slow = SlowStreams {
+                stall_timeout: Duration::from_secs(60),
+                stalled: Counter::default(),
+                tasks: tasks.clone(),
+            };
+            let writers = Writers::start(&hub, slow, &stop).unwrap();
+            let slots = StreamSlots::new(1000, Duration::from_secs(1));
+            Self { hub, writers, slots, tasks, stop }
+        }
+
+        /// A new subscriber whose socket, on the server's side, has the smallest send
+        /// buffer, and on its own side `receive_buffer` bytes: its writes soon block.
+        async fn subscribe(&self, receive_buffer: u32) -> tokio::net::TcpStream {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let client = tokio::net::TcpSocket::new_v4().unwrap();
+            client.set_recv_buffer_size(receive_buffer).unwrap();
+            let client = client.connect(listener.local_addr().unwrap()).await.unwrap();
+            let (server, peer) = listener.accept().await.unwrap();
+            let tcp = server.into_std().unwrap();
+            socket2::SockRef::from(&tcp).set_send_buffer_size(4096).unwrap();
+            let options = StreamOptions {
+                retry: Duration::from_secs(1),
+                heartbeat: Duration::from_secs(3600),
+                limit: None,
+                stop: self.stop.clone(),
+            };
+            let delivery = self.hub.subscribe(None).unwrap().into_delivery(options);
+            let open = OpenStream::new(peer, self.slots.take().unwrap());
+            self.writers.adopt(NewStream { tcp, head: HEAD.into(), delivery, open });
+            client
+        }
+
+        /// Publishes an event of about `bytes` bytes and lets the writers run.
+        async fn publish(&self, bytes: usize) -> EventId {
+            let id = self.hub.publish(|index| format!("{index:0>bytes$}"));
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            id
+        }
+
+        fn open_streams(&self) -> i64 {
+            self.hub.metrics().subscribers.get()
+        }
+    }
+
+    /// The indices of the events in everything `client` reads until the stream ends, checking
+    /// the chunked framing and that each event's data is its own index.
+    async fn read_to_end(client: &mut tokio::net::TcpStream) -> Vec<u64> {
+        let mut bytes = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(30), client.read_to_end(&mut bytes));
+        read.await.expect("the stream ends").unwrap();
+        let body = bytes.strip_prefix(HEAD.as_bytes()).expect("the head first");
+        let text = String::from_utf8(dechunk(body)).unwrap();
+        let events = text.split_terminator("\n\n").filter(|block| block.contains("id: "));
+        events.map(index_of_checked).collect()
+    }
+
+    /// The body of a chunked transfer, which must end with its last chunk.
+    fn dechunk(mut body: &[u8]) -> Vec<u8> {
+        let mut data = Vec::new();
+        loop {
+            let line_end = body.windows(2).position(|w| w == b"\r\n").expect("a size line");
+            let size = std::str::from_utf8(&body[..line_end]).unwrap();
+            let size = usize::from_str_radix(size, 16).expect("a hex size");
+            let chunk = &body[line_end + 2..];
+            assert_eq!(&chunk[size..size + 2], b"\r\n", "a chunk ends where its size says");
+            data.extend_from_slice(&chunk[..size]);
+            body = &chunk[size + 2..];
+            if size == 0 {
+                assert!(body.is_empty(), "nothing after the last chunk");
+                return data;
+            }
+        }
+    }
+
+    /// The index of an event block whose data is its index, zero-padded, as a JSON string.
+    fn index_of_checked(block: &str) -> u64 {
+        let field = |name| block.lines().find_map(|line| line.strip_prefix(name)).unwrap();
+        let index = field("id: ").parse::<EventId>().unwrap().index;
+        let data: String = serde_json::from_str(field("data: ")).unwrap();
+        assert_eq!(data.parse::<u64>().unwrap(), index, "{block}");
+        index
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_cannot_keep_up_moves_to_a_task_of_its_own_and_misses_nothing() {
+        let fixture = Fixture::new();
+        let threads = fixture.tasks.len();
+        let mut client = fixture.subscribe(1024).await;
+        // Nothing is read for now: the socket's buffers fill within a few events of 2 KB.
+        let mut indices = Vec::new();
+        for _ in 0..40 {
+            indices.push(fixture.publish(2048).await.index);
+        }
+        assert_eq!(fixture.tasks.len(), threads + 1, "the stream has a task of its own now");
+        fixture.hub.close("done");
+        assert_eq!(read_to_end(&mut client).await, indices, "every event once, in order");
+    }
+
+    /// Waits (boundedly) until `count` streams are open.
+    async fn until_open_streams(fixture: &Fixture, count: i64) {
+        for _ in 0..1000 {
+            if fixture.open_streams() == count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("{} streams open, not {count}", fixture.open_streams());
+    }
+
+    #[tokio::test]
+    async fn streams_are_closed_when_their_peers_leave_and_the_rest_keep_every_event() {
+        let fixture = Fixture::new();
+        let mut clients = Vec::new();
+        for _ in 0..40 {
+            clients.push(fixture.subscribe(64 * 1024).await);
+        }
+        let mut indices = vec![fixture.publish(100).await.index];
+        until_open_streams(&fixture, 40).await;
+        // All but the last four leave: the writer compacts its slab, and the four that stay
+        // get new keys, under which their peers' leaving must still be seen.
+        let mut stayers = clients.split_off(36);
+        drop(clients);
+        until_open_streams(&fixture, 4).await;
+        drop(stayers.pop());
+        until_open_streams(&fixture, 3).await;
+        for _ in 0..5 {
+            indices.push(fixture.publish(100).await.index);
+        }
+        fixture.hub.close("done");
+        for mut stayer in stayers {
+            assert_eq!(read_to_end(&mut stayer).await, indices);
+        }
+    }
+}
