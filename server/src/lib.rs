@@ -9,6 +9,9 @@
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
+//! - [`fast_sse`]: connections whose first request is `/sse` skip hyper; [`fanout`] writes
+//!   their streams, one task per runtime thread, in HTTP chunks ([`wire`]); [`stall`]
+//!   closes connections whose writes stall.
 //! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
 //! - [`listen`]: the listening socket, shared with other instances with `--reuse-port`.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
