@@ -3,21 +3,20 @@
 //! per stream, with no task, timer or waker per stream: the loop the bench's floor runs,
 //! plus the `Delivery` that decides each stream's bytes.
 //!
-//! A stream whose socket cannot take a write whole leaves for a task of its own
-//! ([`SlowStreams`]), where it waits under the stall guard; one that ends, or whose peer
-//! leaves, is closed here. Each writer watches its sockets for peers leaving through an
+//! A stream whose socket cannot take a write whole, or that ends, leaves for a task of its
+//! own ([`SlowStreams`]), which waits under the stall guard and at the end hands the
+//! connection to axum; one whose peer leaves is closed here. Each writer watches its sockets for peers leaving through an
 //! epoll set of its own (`mio::Poll`), which the runtime watches as one file, so a stream
 //! costs the runtime nothing: a slab entry here, and its `Delivery`.
 
 use crate::connections::OpenStream;
 use crate::fast_sse::SlowStreams;
-use crate::wire::{self, LAST_CHUNK, SizeLine};
+use crate::wire::{self, SizeLine};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
 use sse_hub::{Delivery, Doorbell, Hub, TryNext};
 use std::io::{self, Read};
-use std::net::Shutdown;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
@@ -89,10 +88,10 @@ struct Stream {
 enum Pumped {
     /// Everything ready was written: the stream waits for the next event or its ping.
     Idle,
-    /// The stream is over: the last chunk goes, and the connection closes.
-    Finished,
-    /// The socket took only part: these bytes, and the rest of the stream, must wait.
-    Blocked(Vec<u8>),
+    /// The stream leaves for a task of its own, which writes these bytes (what the socket
+    /// did not take) and the rest: it cannot keep up, or it is over (its last chunk is left,
+    /// then its connection goes to axum for the next request).
+    Leaves(Vec<u8>),
     /// The peer is gone (the write failed).
     Gone,
 }
@@ -177,7 +176,7 @@ impl Writer {
         let stream = &mut self.streams[key];
         let pumped = match wire::try_write_all(&stream.tcp, &[head.as_bytes()]) {
             Ok(None) => pump(stream),
-            Ok(Some(unsent)) => Pumped::Blocked(unsent),
+            Ok(Some(unsent)) => Pumped::Leaves(unsent),
             Err(_) => Pumped::Gone,
         };
         self.settle(key, pumped);
@@ -205,13 +204,7 @@ impl Writer {
                 let due = self.streams[key].delivery.ping_due();
                 self.next_ping = Some(self.next_ping.map_or(due, |next| next.min(due)));
             }
-            Pumped::Finished => {
-                let stream = self.release(key);
-                // Best effort: a socket too full for 5 more bytes is closed all the same.
-                let _ = wire::try_write_all(&stream.tcp, &[LAST_CHUNK]);
-                let _ = stream.tcp.shutdown(Shutdown::Write);
-            }
-            Pumped::Blocked(unsent) => {
+            Pumped::Leaves(unsent) => {
                 let Stream { tcp, delivery, open } = self.release(key);
                 self.slow.spawn(tcp.into(), unsent, delivery, open);
             }
@@ -269,12 +262,12 @@ fn pump(stream: &mut Stream) -> Pumped {
         let frames = match stream.delivery.try_next() {
             TryNext::Frames(frames) => frames,
             TryNext::Empty => return Pumped::Idle,
-            TryNext::Finished => return Pumped::Finished,
+            TryNext::Finished => return Pumped::Leaves(Vec::new()),
         };
         let mut size = SizeLine::default();
         match wire::try_write_all(&stream.tcp, &wire::chunk(&mut size, &frames)) {
             Ok(None) => {}
-            Ok(Some(unsent)) => return Pumped::Blocked(unsent),
+            Ok(Some(unsent)) => return Pumped::Leaves(unsent),
             Err(_) => return Pumped::Gone,
         }
     }
@@ -302,6 +295,7 @@ fn peer_departed(mut tcp: &TcpStream) -> bool {
 mod tests {
     use super::*;
     use crate::connections::StreamSlots;
+    use crate::fast_sse::Handover;
     use prometheus_client::metrics::counter::Counter;
     use sse_hub::{EventId, StreamOptions};
     use std::num::NonZeroUsize;
@@ -324,10 +318,13 @@ mod tests {
             let hub = Hub::new(size(1024), size(64));
             let tasks = TaskTracker::new();
             let stop = CancellationToken::new();
+            // No axum here: an ended stream's connection is closed, so it reads to its end.
+            let (handover, _no_axum) = Handover::new();
             let slow = SlowStreams {
                 stall_timeout: Duration::from_secs(60),
                 stalled: Counter::default(),
                 tasks: tasks.clone(),
+                handover,
             };
             let writers = Writers::start(&hub, slow, &stop).unwrap();
             let slots = StreamSlots::new(1000, Duration::from_secs(1));

@@ -64,10 +64,38 @@ pub struct FastSse {
     pub stop: CancellationToken,
     /// Every connection task, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Connections for axum.
+    pub handover: Handover,
 }
 
-/// Where the streams that cannot keep up with the [`Writers`] go: a task each, which waits
-/// for the socket under the stall guard.
+/// A connection for axum, with the bytes already read from it.
+type Handed = (Rewind<TcpStream>, SocketAddr);
+
+/// The way to axum for the connections the fast path does not keep: those whose first
+/// request is not `/sse`, and those whose stream has ended, for their next request (the
+/// stream's head said `keep-alive`, and hyper would have kept the connection too).
+#[derive(Clone)]
+pub struct Handover(mpsc::Sender<Handed>);
+
+impl Handover {
+    /// The way in, and its end, for [`SseSplitter::new`].
+    pub fn new() -> (Self, HandoverQueue) {
+        let (hand, handed) = mpsc::channel(HANDOVER_QUEUE);
+        (Self(hand), HandoverQueue(handed))
+    }
+
+    /// Hands `tcp` to axum, `read` being what was already read from it. Once axum has
+    /// stopped accepting (shutdown), the connection is closed.
+    async fn send(&self, tcp: TcpStream, read: Bytes, peer: SocketAddr) {
+        let _ = self.0.send((Rewind::new(tcp, read), peer)).await;
+    }
+}
+
+/// The connections handed to axum, in order.
+pub struct HandoverQueue(mpsc::Receiver<Handed>);
+
+/// Where the streams go that leave the [`Writers`]: those that cannot keep up, and those
+/// that end. A task each writes the rest under the stall guard.
 #[derive(Clone)]
 pub struct SlowStreams {
     /// A stream whose write made no progress for this long is closed (as on the hyper path).
@@ -75,10 +103,13 @@ pub struct SlowStreams {
     pub stalled: Counter,
     /// Every such task, and the writers, so that shutdown can wait for them.
     pub tasks: TaskTracker,
+    /// Where an ended stream's connection goes, for its next request.
+    pub handover: Handover,
 }
 
 impl SlowStreams {
-    /// Writes `unsent`, then the rest of `delivery`, in a task of its own.
+    /// Writes `unsent`, then the rest of `delivery`, in a task of its own; once the stream
+    /// has ended, the connection goes to axum.
     pub fn spawn(
         &self,
         tcp: std::net::TcpStream,
@@ -93,7 +124,8 @@ impl SlowStreams {
             }
         };
         let span = tracing::info_span!("sse", peer = %open.peer());
-        self.tasks.spawn(stream_rest(tcp, unsent, delivery, open).instrument(span));
+        let handover = self.handover.clone();
+        self.tasks.spawn(stream_rest(tcp, unsent, delivery, open, handover).instrument(span));
     }
 }
 
@@ -112,16 +144,16 @@ pub fn streaming_response(delivery: Delivery, open: OpenStream) -> axum::respons
 
 /// A listener for axum that keeps the connections starting with `GET /sse` for itself.
 pub struct SseSplitter {
-    handed: mpsc::Receiver<(Rewind<TcpStream>, SocketAddr)>,
+    handed: HandoverQueue,
     local_addr: SocketAddr,
 }
 
 impl SseSplitter {
-    /// Accepts on `listener` until `fast.stop`, sorting each connection by its first request.
-    pub fn new(listener: TcpListener, fast: FastSse) -> io::Result<Self> {
+    /// Accepts on `listener` until `fast.stop`, sorting each connection by its first
+    /// request; axum accepts what arrives in `handed`, the end of `fast.handover`.
+    pub fn new(listener: TcpListener, handed: HandoverQueue, fast: FastSse) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
-        let (hand, handed) = mpsc::channel(HANDOVER_QUEUE);
-        tokio::spawn(accept_loop(listener, fast, hand));
+        tokio::spawn(accept_loop(listener, fast));
         Ok(Self { handed, local_addr })
     }
 }
@@ -131,7 +163,7 @@ impl axum::serve::Listener for SseSplitter {
     type Addr = SocketAddr;
 
     async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.handed.recv().await {
+        match self.handed.0.recv().await {
             Some(connection) => connection,
             // Shutting down: axum stops accepting on its own.
             None => std::future::pending().await,
@@ -143,28 +175,19 @@ impl axum::serve::Listener for SseSplitter {
     }
 }
 
-async fn accept_loop(
-    mut listener: TcpListener,
-    fast: FastSse,
-    hand: mpsc::Sender<(Rewind<TcpStream>, SocketAddr)>,
-) {
+async fn accept_loop(mut listener: TcpListener, fast: FastSse) {
     loop {
         // axum's accept retries (and logs) on errors such as running out of files.
         let (tcp, peer) = tokio::select! {
             () = fast.stop.cancelled() => return,
             accepted = axum::serve::Listener::accept(&mut listener) => accepted,
         };
-        fast.tasks.spawn(sort(tcp, peer, fast.clone(), hand.clone()));
+        fast.tasks.spawn(sort(tcp, peer, fast.clone()));
     }
 }
 
 /// Reads the start of the first request and serves it here (`/sse`) or hands it to axum.
-async fn sort(
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-    fast: FastSse,
-    hand: mpsc::Sender<(Rewind<TcpStream>, SocketAddr)>,
-) {
+async fn sort(mut tcp: TcpStream, peer: SocketAddr, fast: FastSse) {
     // Events are small and must leave at once, not wait for Nagle's algorithm.
     if let Err(err) = tcp.set_nodelay(true) {
         tracing::warn!(%err, "could not set TCP_NODELAY");
@@ -177,10 +200,7 @@ async fn sort(
         match first_request(&head) {
             FirstRequest::Undecided => continue,
             FirstRequest::Sse => break,
-            FirstRequest::Other => {
-                let _ = hand.send((Rewind::new(tcp, head.freeze()), peer)).await;
-                return;
-            }
+            FirstRequest::Other => return fast.handover.send(tcp, head.freeze(), peer).await,
         }
     }
     serve_sse(tcp, peer, head, fast).await;
@@ -295,12 +315,13 @@ fn stream_head(response: Response<Body>) -> String {
 }
 
 /// Writes `unsent`, then every frame of `delivery` as one HTTP chunk each, until the
-/// stream ends (then the last chunk) or the peer goes away.
+/// stream ends (then the last chunk, and the connection goes to axum) or the peer goes away.
 async fn stream_rest(
     mut tcp: StallGuard<TcpStream>,
     unsent: Vec<u8>,
     mut delivery: Delivery,
-    _open: OpenStream,
+    open: OpenStream,
+    handover: Handover,
 ) {
     if wire::write_all(&mut tcp, &[&unsent]).await.is_err() {
         return;
@@ -318,8 +339,11 @@ async fn stream_rest(
             return;
         }
     }
-    let _ = wire::write_all(&mut tcp, &[LAST_CHUNK]).await;
-    let _ = tcp.shutdown().await;
+    if wire::write_all(&mut tcp, &[LAST_CHUNK]).await.is_ok() {
+        let peer = open.peer();
+        drop(open);
+        handover.send(tcp.into_inner(), Bytes::new(), peer).await;
+    }
 }
 
 /// Waits until the peer sends something: `true` once it has closed (or reset) the

@@ -39,7 +39,7 @@ use axum::routing::get;
 use config::Config;
 use connections::{Peer, StreamSlots};
 use fanout::Writers;
-use fast_sse::{FastSse, SlowStreams, SseSplitter};
+use fast_sse::{FastSse, Handover, SlowStreams, SseSplitter};
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::metrics::counter::Counter;
@@ -143,17 +143,19 @@ pub async fn serve(
         metrics,
     };
     let tasks = TaskTracker::new();
+    let (handover, handed) = Handover::new();
     let slow = SlowStreams {
         stall_timeout: config.stall_timeout(),
         stalled: stalled.clone(),
         tasks: tasks.clone(),
+        handover: handover.clone(),
     };
     let writers = Arc::new(Writers::start(&state.hub, slow, &stop)?);
     let app = layers::around(router(state), &config.allow_origin);
-    let fast = FastSse { app: app.clone(), writers, stop: stop.clone(), tasks };
+    let fast = FastSse { app: app.clone(), writers, stop: stop.clone(), tasks, handover };
     let fast_tasks = fast.tasks.clone();
     // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
-    let listener = SseSplitter::new(listener, fast)?;
+    let listener = SseSplitter::new(listener, handed, fast)?;
     let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
     tracing::info!("listening on http://{addr}");
     // Peers' addresses reach the handlers, for the logs.

@@ -63,6 +63,11 @@ impl<T> StallGuard<T> {
         &self.io
     }
 
+    /// The IO, unguarded.
+    pub fn into_inner(self) -> T {
+        self.io
+    }
+
     /// Passes a finished write through; on a pending one, fails once the deadline is past.
     fn guard<R>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
         if poll.is_ready() {

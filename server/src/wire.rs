@@ -35,13 +35,17 @@ fn size_line(buf: &mut SizeLine, len: usize) -> &[u8] {
     &buf[..end]
 }
 
-/// `parts` (at most [`MAX_PARTS`]) as the slices of one `writev`, without allocating.
+/// The non-empty `parts` (at most [`MAX_PARTS`]) as the slices of one `writev`, without
+/// allocating: with nothing to write, nothing is written (a socket that takes no bytes of
+/// an empty write would look closed).
 fn io_slices<'a>(parts: &[&'a [u8]]) -> ([IoSlice<'a>; MAX_PARTS], usize) {
     let mut slices = [IoSlice::new(&[]); MAX_PARTS];
-    for (slice, part) in slices.iter_mut().zip(parts) {
-        *slice = IoSlice::new(part);
+    let mut len = 0;
+    for part in parts.iter().filter(|part| !part.is_empty()).take(MAX_PARTS) {
+        slices[len] = IoSlice::new(part);
+        len += 1;
     }
-    (slices, parts.len().min(MAX_PARTS))
+    (slices, len)
 }
 
 /// Writes every byte of `parts`, in as few `writev` calls as the socket allows.
@@ -120,5 +124,15 @@ mod tests {
         let mut full = Full { taken: Vec::new(), room: 5 };
         assert_eq!(try_write_all(&mut full, &parts).unwrap().as_deref(), Some(&b"fghi"[..]));
         assert_eq!(full.taken, b"abcde");
+    }
+
+    #[tokio::test]
+    async fn nothing_to_write_is_done_at_once() {
+        let mut full = Full { taken: Vec::new(), room: 0 };
+        assert_eq!(try_write_all(&mut full, &[b"", b""]).unwrap(), None);
+        let mut taken = Vec::new();
+        write_all(&mut taken, &[b"", b"ab", b"", b"c"]).await.unwrap();
+        write_all(&mut taken, &[b""]).await.unwrap();
+        assert_eq!(taken, b"abc");
     }
 }

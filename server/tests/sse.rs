@@ -3,7 +3,8 @@
 mod common;
 
 use app::event::NamesEvent;
-use common::{TestServer, Via, get_via, next_event, open_stream_via};
+use common::{PATIENCE, TestServer, Via, get_via, next_event, open_stream_via};
+use http_body_util::BodyExt;
 use server::names::{NAMES_PER_EVENT, name_at, surnames};
 use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT, PING_EVENT};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -87,6 +88,33 @@ async fn limit_closes_one_connection_and_its_reconnect_gets_204(via: Via) {
     // The shared stream itself goes on for everyone else.
     let (_, mut others) = open_stream_via(via, &server.url("/sse"), &[]).await;
     assert!(next_event(&mut others).await.is_some());
+}
+
+/// A stream that ends leaves its connection open for the next request, as its head said
+/// `keep-alive`: a client that reuses the connection at once (browsers, Node) is served.
+async fn an_ended_stream_leaves_its_connection_for_the_next_request(via: Via) {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let address = server.url("").replace("http://", "");
+    let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
+    let io = hyper_util::rt::TokioIo::new(tcp);
+    let (mut connection, driver) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(driver);
+    let mut get = async |path: &str| {
+        let request = http::Request::get(path).header("host", "livenames");
+        let response = connection.send_request(request.body(String::new()).unwrap());
+        let response = tokio::time::timeout(PATIENCE, response).await.unwrap();
+        let (head, body) = response.expect("the connection carries the request").into_parts();
+        let body = tokio::time::timeout(PATIENCE, body.collect()).await.unwrap();
+        (head.status, String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap())
+    };
+    if let Via::KeepAlive = via {
+        assert_eq!(get("/healthz").await.0, 200);
+    }
+    let (status, stream) = get("/sse?limit=1").await;
+    assert_eq!(status, 200);
+    assert!(stream.contains("\nevent: close\n"), "{stream}");
+    let (status, health) = get("/healthz").await;
+    assert_eq!(status, 200, "{health}");
 }
 
 async fn max_events_ends_the_stream_for_everyone(via: Via) {
@@ -306,6 +334,7 @@ on_both_paths!(
     first_event_of_a_fresh_stream_has_index_one,
     wire_format_is_the_classic_one_byte_for_byte,
     limit_closes_one_connection_and_its_reconnect_gets_204,
+    an_ended_stream_leaves_its_connection_for_the_next_request,
     max_events_ends_the_stream_for_everyone,
     two_subscribers_see_the_same_events,
     a_bad_limit_is_a_400_that_says_why,
