@@ -178,12 +178,14 @@ fn run_load(options: &load::Options) -> Result<Value, Error> {
         .map_err(|err| Error::Io(format!("reading load's JSON: {err}")))
 }
 
-/// The floor at the same size and rate, with livenames' mean bytes per event (500 if unknown).
+/// The floor at the same size and rate, with livenames' mean bytes per event (500 if
+/// unknown), one writer thread per core as livenames has.
 fn floor_options(options: &Options, livenames: &Value) -> floor::Options {
     let bytes = livenames.pointer("/fan_out/mean_event_bytes").and_then(Value::as_f64);
     floor::Options {
         workload: options.workload.clone(),
-        bytes: bytes.map_or(500, |bytes| bytes.round().max(1.0) as u64),
+        bytes: bytes.map_or(500, |bytes| bytes.round() as u64).max(floor::MIN_BYTES),
+        writer_threads: None,
     }
 }
 
@@ -201,6 +203,7 @@ fn ratios(livenames: &Value, baseline: &Value, floor: &Value) -> Value {
         "cpu_per_million_baseline_over_floor": ratio_of(figure(baseline, cpu), floor_cpu),
         "latency_p50_livenames_over_baseline": versus_baseline("/latency_ms/p50"),
         "latency_p99_livenames_over_baseline": versus_baseline("/latency_ms/p99"),
+        "latency_p99_livenames_over_floor": ratio_of(figure(livenames, "/latency_ms/p99"), figure(floor, "/latency_ms/p99")),
     })
 }
 

@@ -84,8 +84,7 @@ impl Tally {
 
     /// Starts the window: events published from `now` on are counted.
     pub fn open_window(&mut self, now: SystemTime) {
-        let latency_us = Histogram::new_with_bounds(1, LATENCY_CEILING_US, 3)
-            .expect("1 µs to a minute at 3 significant digits is a valid histogram");
+        let latency_us = latency_histogram();
         self.window = Some(Window {
             start: now,
             end: None,
@@ -203,6 +202,12 @@ fn published_at(data: &[u8]) -> Option<SystemTime> {
     humantime::parse_rfc3339(stamp.info).ok()
 }
 
+/// An empty histogram of latencies in microseconds, up to [`LATENCY_CEILING_US`].
+pub fn latency_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_CEILING_US, 3)
+        .expect("1 µs to a minute at 3 significant digits is a valid histogram")
+}
+
 /// The index of an `<epoch>-<index>` event id.
 fn event_index(id: &str) -> Option<u64> {
     event_id(id).map(|(_, index)| index)
@@ -252,7 +257,7 @@ pub struct FanOut {
 }
 
 /// Publish (`info`) to receive, in milliseconds.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Latency {
     pub count: u64,
     pub p50: f64,
@@ -262,7 +267,8 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(histogram: &Histogram<u64>) -> Self {
+    /// The figures of `histogram`, in microseconds.
+    pub fn of(histogram: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {
             count: histogram.len(),
