@@ -42,6 +42,11 @@ pub struct Options {
     /// Milliseconds between two events of the server soak starts.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub interval_ms: u64,
+    /// Events the server soak starts keeps for resuming (its `--history`). Soak waits until
+    /// that many are published before it reads the server's RSS: a history still filling
+    /// would count as growth, though it is bounded.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub history: u64,
     /// Folder for the log of the server soak starts.
     #[arg(long, default_value = "target/sse-bench")]
     pub log_dir: PathBuf,
@@ -298,9 +303,13 @@ fn server(options: &Options) -> Result<(Option<Running>, String, Option<u32>), E
         return Ok((None, url.clone(), options.server_pid));
     }
     compare::check_server(&options.server, &options.log_dir)?;
-    let command = compare::livenames_command(&options.server, &options.workload());
+    let mut command = compare::livenames_command(&options.server, &options.workload());
+    command.args(["--history", &options.history.to_string()]);
     let (running, url) = compare::start_server("livenames-soak", command, &options.log_dir)?;
     let pid = running.pid();
+    let history_full = Duration::from_millis(options.history * options.interval_ms);
+    eprintln!("sse-load: waiting {history_full:?} for the server's history to fill");
+    std::thread::sleep(history_full);
     Ok((Some(running), format!("{url}/sse"), Some(pid)))
 }
 
