@@ -99,9 +99,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     let threads = writer_threads(options);
     eprintln!("sse-load: floor: {threads} threads writing to {} sockets", sockets.len());
     let rounds = write_rounds(sockets, threads, options)?;
-    let mut report = report(&rounds, options)?;
-    report.latency_ms = readers_latency(&mut readers);
-    Ok(report)
+    Ok(report(&rounds, readers_latency(&mut readers), options))
 }
 
 /// `--writer-threads`, or one per core.
@@ -110,13 +108,13 @@ fn writer_threads(options: &Options) -> usize {
     options.writer_threads.map_or(cores, NonZeroUsize::get)
 }
 
-/// The figures of a run whose writer threads did `rounds`.
-fn report(rounds: &[Rounds], options: &Options) -> Result<Report, Error> {
+/// The figures of a run whose writer threads did `rounds`, and whose readers saw `latency`.
+fn report(rounds: &[Rounds], latency: Option<Latency>, options: &Options) -> Report {
     let subscribers = options.workload.subscribers;
     let writes = round_count(options) * subscribers;
     let cpu: f64 = rounds.iter().map(|r| r.cpu.as_secs_f64()).sum();
     let max_delay = rounds.iter().map(|r| r.max_delay).max().unwrap_or_default();
-    Ok(Report {
+    Report {
         subscribers,
         interval_ms: options.workload.interval_ms,
         bytes: options.bytes,
@@ -125,8 +123,8 @@ fn report(rounds: &[Rounds], options: &Options) -> Result<Report, Error> {
         writer_cpu_secs: cpu,
         cpu_secs_per_million_writes: cpu * 1e6 / writes as f64,
         max_round_delay_ms: max_delay.as_secs_f64() * 1000.0,
-        latency_ms: None,
-    })
+        latency_ms: latency,
+    }
 }
 
 /// The latency the readers print once every socket has closed.

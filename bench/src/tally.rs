@@ -267,7 +267,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// The figures of `histogram`, in microseconds.
+    /// The figures of `histogram` (microseconds), in milliseconds.
     pub fn of(histogram: &Histogram<u64>) -> Self {
         let ms = |us: u64| us as f64 / 1000.0;
         Self {

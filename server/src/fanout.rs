@@ -174,10 +174,9 @@ impl Writer {
         let key = entry.key();
         entry.insert(Stream { tcp, delivery, open });
         let stream = &mut self.streams[key];
-        let pumped = match wire::try_write_all(&stream.tcp, &[head.as_bytes()]) {
-            Ok(None) => pump(stream),
-            Ok(Some(unsent)) => Pumped::Leaves(unsent),
-            Err(_) => Pumped::Gone,
+        let pumped = match write(&stream.tcp, &[head.as_bytes()]) {
+            Ok(()) => pump(stream),
+            Err(leaves_or_gone) => leaves_or_gone,
         };
         self.settle(key, pumped);
     }
@@ -265,11 +264,19 @@ fn pump(stream: &mut Stream) -> Pumped {
             TryNext::Finished => return Pumped::Leaves(Vec::new()),
         };
         let mut size = SizeLine::default();
-        match wire::try_write_all(&stream.tcp, &wire::chunk(&mut size, &frames)) {
-            Ok(None) => {}
-            Ok(Some(unsent)) => return Pumped::Leaves(unsent),
-            Err(_) => return Pumped::Gone,
+        if let Err(leaves_or_gone) = write(&stream.tcp, &wire::chunk(&mut size, &frames)) {
+            return leaves_or_gone;
         }
+    }
+}
+
+/// Writes `parts` whole, or says why the stream cannot stay here: the socket took only
+/// part ([`Pumped::Leaves`] with the rest), or the peer is gone.
+fn write(tcp: &TcpStream, parts: &[&[u8]]) -> Result<(), Pumped> {
+    match wire::try_write_all(tcp, parts) {
+        Ok(None) => Ok(()),
+        Ok(Some(unsent)) => Err(Pumped::Leaves(unsent)),
+        Err(_) => Err(Pumped::Gone),
     }
 }
 
