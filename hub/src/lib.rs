@@ -16,6 +16,8 @@
 //!   A malformed id, or one from the future, counts as none.
 //! - Heartbeats are a named `ping` event; a subscriber that falls too far behind has its
 //!   stream ended, and its browser resumes from history.
+//! - A subscriber that cannot be served now gets [`retry_response`]: a stream of only
+//!   `retry:`, after which an EventSource comes back by itself (an error status stops it).
 //! - With the `redis` feature, [`RedisHub`] shares one stream among several processes
 //!   through a Redis Stream: one elected publisher, every process serving subscribers and
 //!   resumes (see its module).
@@ -59,7 +61,7 @@ mod redis_log;
 mod stream;
 
 #[cfg(feature = "axum")]
-pub use crate::axum::{SSE_HEADERS, sse_response};
+pub use crate::axum::{SSE_HEADERS, retry_response, sse_response};
 #[cfg(feature = "runtime")]
 pub use hub::{Doorbell, Hub, Start, Subscription};
 #[cfg(feature = "runtime")]

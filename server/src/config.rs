@@ -57,7 +57,8 @@ pub struct Config {
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
     pub site_root: PathBuf,
 
-    /// Open SSE streams at most; beyond it `GET /sse` answers `503` with `Retry-After`.
+    /// Open SSE streams at most; beyond it `GET /sse` is told to come back later: an
+    /// EventSource with only `retry:`, other clients with `503` and `Retry-After`.
     #[arg(
         long,
         env = "LIVENAMES_MAX_CONNECTIONS",

@@ -1,8 +1,8 @@
 //! How many SSE streams may be open: the limit, the guard each open stream holds, and the
 //! open-files limit behind it.
 
-use crate::error::Error;
 use crate::fast_sse::SseSplitter;
+use crate::refusal::{RefusalBackoff, Refused};
 use crate::stall::StallGuardListener;
 use axum::extract::connect_info::Connected;
 use axum::serve::IncomingStream;
@@ -10,7 +10,7 @@ use futures::{Stream, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -22,17 +22,17 @@ const RESERVED_FILES: u64 = 64;
 #[derive(Clone, Debug)]
 pub struct StreamSlots {
     free: Arc<Semaphore>,
-    retry_after_secs: u64,
+    backoff: Arc<Mutex<RefusalBackoff>>,
     rejected: Counter,
 }
 
 impl StreamSlots {
-    /// `max` slots; a request turned away is told to come back after `retry` (whole seconds,
-    /// at least 1, as `Retry-After` allows no less).
+    /// `max` slots; a request turned away is told to come back after a wait drawn around
+    /// `retry`, longer the more are turned away ([`RefusalBackoff`]).
     pub fn new(max: u32, retry: Duration) -> Self {
         Self {
             free: Arc::new(Semaphore::new(max as usize)),
-            retry_after_secs: retry.as_millis().div_ceil(1000).max(1) as u64,
+            backoff: Arc::new(Mutex::new(RefusalBackoff::new(retry, max))),
             rejected: Counter::default(),
         }
     }
@@ -41,17 +41,19 @@ impl StreamSlots {
     pub fn register(&self, registry: &mut Registry) {
         registry.register(
             "connections_rejected",
-            "Stream requests answered 503 because --max-connections streams were open",
+            "Stream requests turned away because --max-connections streams were open",
             self.rejected.clone(),
         );
     }
 
-    /// A free slot, or `503 Too Many Streams` with `Retry-After`.
-    pub fn take(&self) -> Result<OwnedSemaphorePermit, Error> {
+    /// A free slot, or how long to wait before asking again.
+    pub fn take(&self) -> Result<OwnedSemaphorePermit, Refused> {
         Arc::clone(&self.free).try_acquire_owned().map_err(|_| {
             self.rejected.inc();
-            tracing::debug!("all stream slots taken; answering 503");
-            Error::TooManyStreams { retry_after_secs: self.retry_after_secs }
+            let mut backoff = self.backoff.lock().unwrap_or_else(|poison| poison.into_inner());
+            let wait = backoff.refuse(Instant::now(), &mut rand::rng());
+            tracing::debug!(?wait, "all stream slots taken; refusing");
+            Refused { wait }
         })
     }
 }
@@ -137,20 +139,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn retry_after_is_whole_seconds_rounded_up_and_at_least_one() {
-        for (retry_ms, expected) in [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (10_000, 10)] {
-            let slots = StreamSlots::new(1, Duration::from_millis(retry_ms));
-            assert_eq!(slots.retry_after_secs, expected, "{retry_ms} ms");
-        }
-    }
-
-    #[test]
     fn slots_run_out_and_come_back_when_released() {
         let slots = StreamSlots::new(2, Duration::from_secs(3));
         let first = slots.take().unwrap();
         let _second = slots.take().unwrap();
-        let refused = slots.take().unwrap_err();
-        assert!(matches!(refused, Error::TooManyStreams { retry_after_secs: 3 }), "{refused:?}");
+        let Refused { wait } = slots.take().unwrap_err();
+        assert!((Duration::from_secs(1)..=Duration::from_secs(5)).contains(&wait), "{wait:?}");
         assert_eq!(slots.rejected.get(), 1);
         drop(first);
         assert!(slots.take().is_ok());

@@ -8,7 +8,8 @@
 //! - [`config`]: flags and environment, parsed once at start-up.
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
-//! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open.
+//! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open;
+//!   [`refusal`]: what a request beyond them is told.
 //! - [`fast_sse`]: connections whose first request is `/sse` skip hyper; [`fanout`] writes
 //!   their streams, one task per runtime thread, in HTTP chunks ([`wire`]); [`stall`]
 //!   closes connections whose writes stall.
@@ -25,6 +26,7 @@ pub mod layers;
 pub mod listen;
 pub mod names;
 pub mod ops;
+pub mod refusal;
 pub mod sse;
 pub mod stall;
 pub mod wire;

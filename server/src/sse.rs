@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::connections::{OpenStream, Peer};
 use crate::error::Error;
 use crate::fast_sse::{self, FastPath};
+use crate::refusal;
 use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
@@ -49,8 +50,9 @@ impl TryFrom<String> for Limit {
 }
 
 /// Answers `GET /sse`: `204 No Content` once the stream is over (which stops a browser's
-/// EventSource for good), `503` while `--max-connections` streams are open, the stream from
-/// where the client left off otherwise.
+/// EventSource for good); while `--max-connections` streams are open, "come back later"
+/// (only `retry:` for an EventSource, `503` for others); the stream from where the client
+/// left off otherwise.
 pub async fn stream(
     State(state): State<AppState>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
@@ -79,7 +81,10 @@ async fn open(
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
     // Taken before subscribing, so that a refused request leaves no trace in the hub.
-    let slot = state.slots.take()?;
+    let slot = state.slots.take().map_err(|refused| Error::TooManyStreams {
+        refused,
+        event_stream: refusal::accepts_event_stream(&headers),
+    })?;
     // The browser's own header is newer than the id the page put in the URL.
     let resume_from = reconnect_id.or(query.last_event_id.as_deref());
     let subscription = match &state.redis {

@@ -21,7 +21,9 @@ async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_
 
     let refused = get_via(via, &server.url("/sse"), &[]).await;
     assert_eq!(refused.status(), 503);
-    assert_eq!(refused.headers()["retry-after"], "3", "2.5 s rounded up to whole seconds");
+    // One waiting for 2 slots: a window of 2.5 s × 1.5, a wait from half of it to all of it.
+    let retry_after: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((2..=4).contains(&retry_after), "whole seconds around 2.5 s: {retry_after}");
     assert!(refused.text().await.unwrap().contains("too many open streams"));
     assert_eq!(
         get_via(via, &server.url("/healthz"), &[]).await.status(),
@@ -45,6 +47,96 @@ async fn beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_
     };
     let metrics = metrics_text(&server).await;
     assert_eq!(metric(&metrics, "livenames_sse_connections_rejected_total"), refusals as f64);
+}
+
+/// What an EventSource sends with every request.
+const EVENT_STREAM: (&str, &str) = ("Accept", "text/event-stream");
+
+/// At the cap, an EventSource is told to come back with a stream of only `retry:` (an error
+/// status would stop it for good), which closes; it subscribes to nothing meanwhile.
+async fn beyond_max_connections_an_event_stream_gets_only_retry_and_the_connection_closes(
+    via: Via,
+) {
+    let flags = ["--max-connections", "1", "--interval-ms", "50", "--retry-ms", "3000"];
+    let server = TestServer::start(&flags).await;
+    let (_, mut held) = open_stream_via(via, &server.url("/sse"), &[]).await;
+    let seen = next_event(&mut held).await.unwrap();
+    let addr = server.url("").replace("http://", "");
+    let resume = format!(
+        "GET /sse HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\nLast-Event-ID: {}\r\n\r\n",
+        seen.id
+    );
+    let requests = match via {
+        Via::Fresh => resume,
+        Via::KeepAlive => format!("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n{resume}"),
+    };
+    let answer = exchange_until_closed(&addr, &requests).await;
+    let (head, body) = answer.rsplit_once("HTTP/1.1 ").unwrap().1.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    for line in [
+        "200 ok\r\n",
+        "content-type: text/event-stream\r\n",
+        "cache-control: no-cache\r\n",
+        "connection: close\r\n",
+        &format!("content-length: {}\r\n", body.len()),
+    ] {
+        assert!(
+            head.starts_with(line) || head.contains(&format!("\r\n{line}")),
+            "{line:?} in {head}"
+        );
+    }
+    // Only one waits for 1 slot: a window of 3 s × 2, a wait from half of it to all of it.
+    let retry: u64 = body
+        .strip_prefix("retry: ")
+        .and_then(|rest| rest.strip_suffix("\n\n"))
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("only `retry: <ms>` and a blank line: {body:?}"));
+    assert!((3_000..=6_000).contains(&retry), "{retry} ms");
+
+    let text = metrics_text(&server).await;
+    assert_eq!(metric(&text, "livenames_sse_subscribers"), 1.0, "nothing subscribed: {text}");
+    assert_eq!(metric(&text, "livenames_sse_events_replayed_total"), 0.0, "{text}");
+    assert_eq!(metric(&text, "livenames_sse_connections_rejected_total"), 1.0, "{text}");
+}
+
+/// A crowd refused together is told different waits, so it does not come back at once; once
+/// the slot is free, an EventSource's next request streams.
+async fn refused_event_streams_come_back_spread_out_and_stream_once_a_slot_is_free(via: Via) {
+    let flags = ["--max-connections", "1", "--interval-ms", "50", "--retry-ms", "3000"];
+    let server = TestServer::start(&flags).await;
+    let (_, held) = open_stream_via(via, &server.url("/sse"), &[]).await;
+    let mut waits = Vec::new();
+    for _ in 0..20 {
+        let refused = get_via(via, &server.url("/sse"), &[EVENT_STREAM]).await;
+        assert_eq!(refused.status(), 200);
+        waits.push(refused.text().await.unwrap());
+    }
+    waits.sort();
+    waits.dedup();
+    assert!(waits.len() >= 10, "20 refusals, {} distinct waits: {waits:?}", waits.len());
+
+    drop(held);
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[EVENT_STREAM]).await;
+        // A refusal holds no event at all.
+        if next_event(&mut events).await.is_some_and(|event| event.event == "message") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "a dropped stream never gave its slot back");
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// Writes `requests` on a new connection and reads until the server closes it.
+async fn exchange_until_closed(addr: &str, requests: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(requests.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(PATIENCE, tcp.read_to_end(&mut answer)).await;
+    read.expect("the server closes the connection after the answer").unwrap();
+    String::from_utf8(answer).unwrap()
 }
 
 async fn an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header(via: Via) {
@@ -324,6 +416,8 @@ fn index(id: &str) -> u64 {
 
 on_both_paths!(
     beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves,
+    beyond_max_connections_an_event_stream_gets_only_retry_and_the_connection_closes,
+    refused_event_streams_come_back_spread_out_and_stream_once_a_slot_is_free,
     an_allowed_origin_may_read_the_stream_and_others_get_no_cors_header,
     without_allowed_origins_no_cors_header_is_sent,
     the_stream_is_never_compressed_and_the_page_is,
