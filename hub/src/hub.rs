@@ -26,7 +26,6 @@ impl<T> Clone for Hub<T> {
 }
 
 struct Inner<T> {
-    epoch: u64,
     /// Publishing and subscribing both hold this lock, so a new subscriber's replay and its
     /// live receiver meet exactly: no event is in both, none in neither.
     state: Mutex<State<T>>,
@@ -35,6 +34,9 @@ struct Inner<T> {
 }
 
 struct State<T> {
+    /// The stream's start in Unix milliseconds: the first half of every id. Fixed, but for a
+    /// stream shared with other processes that agree on another one.
+    epoch: u64,
     /// The last `capacity` events, oldest first, with consecutive indices.
     history: VecDeque<Entry>,
     capacity: usize,
@@ -52,8 +54,14 @@ struct Entry {
 /// What subscribers receive live.
 #[derive(Clone, Debug)]
 pub(crate) enum Live {
-    Event { id: EventId, frame: Bytes },
+    Event {
+        id: EventId,
+        frame: Bytes,
+    },
     Close(Bytes),
+    /// The stream moved to another epoch: subscribers' streams end, and their clients
+    /// resume in the new one.
+    Restart,
 }
 
 /// Events read from a shared log for one resume.
@@ -127,6 +135,7 @@ impl<T: Serialize> Hub<T> {
     pub fn with_epoch(epoch: u64, history: NonZeroUsize, backlog: NonZeroUsize) -> Self {
         let (live, _) = broadcast::channel(backlog.get());
         let state = State {
+            epoch,
             history: VecDeque::with_capacity(history.get()),
             capacity: history.get(),
             latest: None,
@@ -134,7 +143,7 @@ impl<T: Serialize> Hub<T> {
             closed: None,
         };
         let metrics = HubMetrics::default();
-        let inner = Inner { epoch, state: Mutex::new(state), live, metrics };
+        let inner = Inner { state: Mutex::new(state), live, metrics };
         Self { inner: Arc::new(inner) }
     }
 
@@ -145,13 +154,13 @@ impl<T: Serialize> Hub<T> {
 
     /// The stream's start in Unix milliseconds: the first half of every id.
     pub fn epoch(&self) -> u64 {
-        self.inner.epoch
+        self.state().epoch
     }
 
     /// Publishes the next event, built by `make` from its index; encodes it once for all.
     pub fn publish(&self, make: impl FnOnce(u64) -> T) -> EventId {
         let mut state = self.state();
-        let id = EventId { epoch: self.inner.epoch, index: state.next_index };
+        let id = EventId { epoch: state.epoch, index: state.next_index };
         let event = make(id.index);
         let json = serde_json::to_string(&event).expect("payloads encode to JSON");
         self.push(&mut state, id, &json, event);
@@ -160,18 +169,18 @@ impl<T: Serialize> Hub<T> {
 
     #[cfg(feature = "redis")]
     /// Adds an event published elsewhere (by another process, through a shared log), already
-    /// encoded as `json`, with its index. An index at or below the last one is a duplicate
-    /// and is dropped (`Ok(false)`); a later one may skip indices the log lost.
-    pub(crate) fn ingest(&self, index: u64, json: &str) -> Result<bool, serde_json::Error>
+    /// encoded as `json`, with its id. An index at or below the last one is a duplicate and
+    /// is dropped (`Ok(false)`), as is one of another epoch than the hub's (it moved on while
+    /// the event was read); a later index may skip indices the log lost.
+    pub(crate) fn ingest(&self, id: EventId, json: &str) -> Result<bool, serde_json::Error>
     where
         T: serde::de::DeserializeOwned,
     {
         let event: T = serde_json::from_str(json)?;
         let mut state = self.state();
-        if index < state.next_index {
+        if id.index < state.next_index || id.epoch != state.epoch {
             return Ok(false);
         }
-        let id = EventId { epoch: self.inner.epoch, index };
         self.push(&mut state, id, json, event);
         Ok(true)
     }
@@ -206,7 +215,30 @@ impl<T: Serialize> Hub<T> {
     pub(crate) fn needs_backfill(&self, id: EventId) -> bool {
         let state = self.state();
         let first = state.history.front().map_or(state.next_index, |entry| entry.index);
-        id.epoch == self.inner.epoch && (id.index + 1 < first || id.index >= state.next_index)
+        id.epoch == state.epoch && (id.index + 1 < first || id.index >= state.next_index)
+    }
+
+    #[cfg(feature = "redis")]
+    /// Starts over in `epoch`, empty, to be fed from the shared log again: the processes
+    /// agreed on another stream than this one. Open streams end (without `close`), so their
+    /// clients resume in the new epoch: with a `gap`, as their ids are of the old one.
+    pub(crate) fn restart(&self, epoch: u64) {
+        let mut state = self.state();
+        if state.epoch == epoch {
+            return; // The reader and the leader may both learn of it.
+        }
+        state.epoch = epoch;
+        state.history.clear();
+        state.latest = None;
+        state.next_index = 1;
+        let _ = self.inner.live.send(Live::Restart);
+    }
+
+    #[cfg(feature = "redis")]
+    /// The latest event's index and JSON, to give a shared log that lost it back.
+    pub(crate) fn latest_json(&self) -> Option<(u64, String)> {
+        let (id, event) = self.latest()?;
+        Some((id.index, serde_json::to_string(&*event).expect("payloads encode to JSON")))
     }
 
     /// Ends the stream: subscribers get `close` with `reason`, later ones none at all.
@@ -246,25 +278,25 @@ impl<T: Serialize> Hub<T> {
         }
         let requested = last_event_id.and_then(parse_last_event_id);
         let vouched = match requested {
-            Some(id) if fetched.unreadable && id.epoch == self.inner.epoch => id.index,
+            Some(id) if fetched.unreadable && id.epoch == state.epoch => id.index,
             _ => 0,
         };
         let known = merge_history(&state, fetched.entries);
         let first = known.first().map(|(index, _)| *index);
         let last =
             known.last().map_or(0, |(index, _)| *index).max(state.next_index - 1).max(vouched);
-        let start = start_for(requested, self.inner.epoch, first, last);
+        let start = start_for(requested, state.epoch, first, last);
         let metrics = &self.inner.metrics;
         let backlog = match start {
             Start::Latest => latest_frame(&state).into_iter().collect(),
             Start::After(index) => {
-                let replay = replay_after(&known, self.inner.epoch, index);
+                let replay = replay_after(&known, state.epoch, index);
                 metrics.replayed.inc_by(replay.len() as u64);
                 replay
             }
             Start::Gap => {
                 let first_available =
-                    EventId { epoch: self.inner.epoch, index: first.unwrap_or(state.next_index) };
+                    EventId { epoch: state.epoch, index: first.unwrap_or(state.next_index) };
                 tracing::info!(
                     last_event_id,
                     %first_available,
@@ -410,9 +442,13 @@ mod tests {
             let size = NonZeroUsize::new(4).unwrap();
             let hub = Hub::with_epoch(EPOCH, size, size);
             for index in indices {
-                hub.ingest(index, &index.to_string()).unwrap();
+                hub.ingest(at(index), &index.to_string()).unwrap();
             }
             hub
+        }
+
+        fn at(index: u64) -> EventId {
+            EventId { epoch: EPOCH, index }
         }
 
         fn fetched(indices: impl IntoIterator<Item = u64>) -> Fetched {
@@ -431,12 +467,14 @@ mod tests {
         #[test]
         fn ingest_drops_what_it_has_and_takes_what_is_later() {
             let hub = hub_with([1, 2, 3]);
-            assert!(!hub.ingest(3, "3").unwrap(), "a duplicate");
-            assert!(!hub.ingest(2, "2").unwrap(), "an older one");
-            assert!(hub.ingest(5, "5").unwrap(), "a later one, past a lost index");
+            assert!(!hub.ingest(at(3), "3").unwrap(), "a duplicate");
+            assert!(!hub.ingest(at(2), "2").unwrap(), "an older one");
+            let other_epoch = EventId { epoch: EPOCH + 1, index: 4 };
+            assert!(!hub.ingest(other_epoch, "4").unwrap(), "one of another epoch");
+            assert!(hub.ingest(at(5), "5").unwrap(), "a later one, past a lost index");
             assert_eq!(hub.last_index(), 5);
             assert_eq!(hub.latest().map(|(id, event)| (id.index, *event)), Some((5, 5)));
-            assert!(hub.ingest(6, "not JSON").is_err());
+            assert!(hub.ingest(at(6), "not JSON").is_err());
             assert_eq!(hub.last_index(), 5, "nothing of a bad entry is kept");
         }
 
@@ -471,15 +509,9 @@ mod tests {
             use futures::StreamExt;
             let hub = hub_with(1..=10);
             let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
-            let options = crate::StreamOptions {
-                retry: std::time::Duration::from_secs(1),
-                heartbeat: std::time::Duration::from_secs(3600),
-                limit: None,
-                stop: Default::default(),
-            };
-            let mut body = Box::pin(ahead.into_stream(options));
+            let mut body = Box::pin(ahead.into_stream(quiet_stream()));
             for index in 11..=13 {
-                hub.ingest(index, &index.to_string()).unwrap(); // the local reader catches up
+                hub.ingest(at(index), &index.to_string()).unwrap(); // the local reader catches up
             }
             let mut ids = Vec::new();
             while ids.len() < 2 {
@@ -490,6 +522,39 @@ mod tests {
                 );
             }
             assert_eq!(ids, ["1000-12", "1000-13"], "11 is the resume point, 12 came from the log");
+        }
+
+        /// Options for a stream that sends no heartbeat within a test.
+        fn quiet_stream() -> crate::StreamOptions {
+            crate::StreamOptions {
+                retry: std::time::Duration::from_secs(1),
+                heartbeat: std::time::Duration::from_secs(3600),
+                limit: None,
+                stop: Default::default(),
+            }
+        }
+
+        #[tokio::test]
+        async fn a_restart_ends_open_streams_and_starts_over_in_the_new_epoch() {
+            use futures::StreamExt;
+            let hub = hub_with(1..=3);
+            let open = hub.subscribe(None).unwrap();
+            let mut body = Box::pin(open.into_stream(quiet_stream()));
+            for frame in ["retry", "id"] {
+                let sent = body.next().await.unwrap().unwrap();
+                assert!(sent.starts_with(frame.as_bytes()), "the latest event: {sent:?}");
+            }
+            hub.restart(EPOCH + 1);
+            assert!(body.next().await.is_none(), "the stream ends, without close");
+            assert_eq!((hub.epoch(), hub.last_index()), (EPOCH + 1, 0));
+            assert!(hub.latest().is_none() && hub.latest_json().is_none());
+            let old_id = hub.subscribe(Some("1000-3")).unwrap();
+            assert_eq!(old_id.start, Start::Gap, "an id of the old epoch");
+            let new_epoch = EventId { epoch: EPOCH + 1, index: 7 };
+            assert!(!hub.ingest(at(8), "8").unwrap(), "an event of the old epoch, read late");
+            assert!(hub.ingest(new_epoch, "7").unwrap(), "fed from the log again, wherever it is");
+            assert_eq!(hub.latest_json(), Some((7, "7".to_string())));
+            assert_eq!(hub.latest().unwrap().0, new_epoch);
         }
 
         #[test]

@@ -7,8 +7,13 @@
 //! - The log is one stream key, `<key>:events`, trimmed to about `history` entries
 //!   (`MAXLEN ~`). Entry ids are `<index>-0`, so Redis itself refuses a duplicate or an
 //!   out-of-order index. Field `data` holds the event's JSON, encoded once by the leader.
-//! - The epoch lives in `<key>:epoch` (`SET NX`), so every process and every restart shares
-//!   it; a process that finds the key gone (Redis lost its data) puts its own back.
+//! - The epoch lives in `<key>:epoch`, so every process and every restart shares it. When
+//!   Redis lost its data, the processes that carry the stream put their epoch and latest
+//!   event back, so it goes on from the next index. Processes never stay on two epochs: the
+//!   older one wins, as long as a process still holds events of it (a process that started
+//!   while Redis was empty, with nothing to lose, may have set a newer one). Whoever finds
+//!   Redis on an epoch other than its own follows it: its hub starts over in that epoch, and
+//!   its subscribers resume in it. The leader only appends to the log of its own epoch.
 //! - One process publishes: the holder of the lease `<key>:leader` (`SET NX PX`, renewed at
 //!   a third of its length). One that dies stops renewing; another takes over once the lease
 //!   expires and continues from the last index in the log.
@@ -51,6 +56,42 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 0";
+
+/// Agrees on the epoch: KEYS = epoch, events; ARGV = this process's epoch, its latest
+/// index (0: none), that event's JSON, the history length. Returns the epoch agreed on and
+/// what changed: `kept`, `set` (Redis had none), `reclaimed` (Redis had a newer one, which
+/// this process's older stream replaces, with the newer one's events).
+const JOIN_EPOCH: &str = r"
+local stored = redis.call('GET', KEYS[1])
+local latest = tonumber(ARGV[2])
+local outcome = 'kept'
+if not stored then
+    outcome = 'set'
+elseif tonumber(stored) > tonumber(ARGV[1]) and latest > 0 then
+    outcome = 'reclaimed'
+    redis.call('DEL', KEYS[2])
+end
+if outcome ~= 'kept' then
+    redis.call('SET', KEYS[1], ARGV[1])
+    stored = ARGV[1]
+end
+if stored == ARGV[1] and latest > 0 then
+    -- Give back the latest event if the log lost it, so the next index is past it. pcall:
+    -- a log emptied by trimming may still refuse an id at or below its last one.
+    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
+    if not last or tonumber(string.match(last[1], '^%d+')) < latest then
+        redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[2] .. '-0', 'data', ARGV[3])
+    end
+end
+return {stored, outcome}";
+
+/// Appends an event, only to the log of the leader's epoch: KEYS = events, epoch; ARGV =
+/// epoch, history length, index, JSON.
+const APPEND: &str = r"
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then
+    return redis.error_reply('EPOCH the log in Redis is of another epoch')
+end
+return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[3] .. '-0', 'data', ARGV[4])";
 
 /// Deletes the lease only if this process holds it.
 const RELEASE_LEASE: &str = r"
@@ -118,9 +159,8 @@ struct Shared<T> {
     client: Client,
     commands: Commands,
     keys: Keys,
-    /// The lease's Lua scripts, sent once and then called by their hash.
-    hold_lease: redis::Script,
-    release_lease: redis::Script,
+    /// The Lua scripts, sent once and then called by their hash.
+    scripts: Scripts,
     lease: Duration,
     history: NonZeroUsize,
     max_events: Option<NonZeroU64>,
@@ -135,6 +175,24 @@ struct Shared<T> {
     /// When the reader last handed an event to the hub: a new leader keeps the pace from it.
     last_delivered: std::sync::Mutex<Option<Instant>>,
     metrics: RedisMetrics,
+}
+
+struct Scripts {
+    join_epoch: redis::Script,
+    append: redis::Script,
+    hold_lease: redis::Script,
+    release_lease: redis::Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Self {
+            join_epoch: redis::Script::new(JOIN_EPOCH),
+            append: redis::Script::new(APPEND),
+            hold_lease: redis::Script::new(HOLD_LEASE),
+            release_lease: redis::Script::new(RELEASE_LEASE),
+        }
+    }
 }
 
 struct Keys {
@@ -165,15 +223,17 @@ where
             epoch: format!("{}:epoch", options.key),
             leader: format!("{}:leader", options.key),
         };
-        let epoch =
-            agree_on_epoch(&mut commands.get().await?, &keys.epoch, unix_millis_now()).await?;
+        let scripts = Scripts::new();
+        let mut connection = commands.get().await?;
+        let proposal =
+            Proposal { epoch: unix_millis_now(), latest: None, history: options.history };
+        let (epoch, _) = proposal.join(&mut connection, &scripts, &keys).await?;
         let shared = Shared {
             hub: Hub::with_epoch(epoch, options.history, options.backlog),
             client,
             commands,
             keys,
-            hold_lease: redis::Script::new(HOLD_LEASE),
-            release_lease: redis::Script::new(RELEASE_LEASE),
+            scripts,
             lease: options.lease,
             history: options.history,
             max_events: options.max_events,
@@ -272,6 +332,9 @@ where
         stop: &CancellationToken,
     ) -> Stepped {
         let lease = self.shared.lease;
+        // Taken before the index: appends are refused once the hub has moved to another
+        // epoch, whose next index this one is not.
+        let epoch = self.shared.hub.epoch();
         let Ok(mut next) = self.next_index().await.map_err(|err| self.leader_failed(&err)) else {
             return Stepped::Down;
         };
@@ -297,10 +360,15 @@ where
                     if self.shared.max_events.is_some_and(|last| next > last.get()) {
                         return Stepped::Done;
                     }
-                    match self.append(next, make).await {
+                    match self.append(epoch, next, make).await {
                         Ok(()) => next += 1,
                         Err(err) if is_index_taken(&err) => {
                             tracing::warn!(next, "index {next} is in the log already: stepping down");
+                            return Stepped::Down;
+                        }
+                        Err(err) if is_another_epoch(&err) => {
+                            tracing::warn!("the log in Redis is of another epoch: following it");
+                            self.follow_epoch().await;
                             return Stepped::Down;
                         }
                         // The same index is tried again at the next tick: no hole.
@@ -329,18 +397,19 @@ where
         Ok(in_redis.max(self.shared.hub.last_index()) + 1)
     }
 
-    /// Adds event `index` to the log; Redis refuses it if the index is not past the last.
-    async fn append(&self, index: u64, make: &mut impl FnMut(u64) -> T) -> RedisResult<()> {
+    /// Adds event `index` of `epoch` to the log; Redis refuses it if the index is not past
+    /// the last, or the log is of another epoch.
+    async fn append(
+        &self,
+        epoch: u64,
+        index: u64,
+        make: &mut impl FnMut(u64) -> T,
+    ) -> RedisResult<()> {
         let json = serde_json::to_string(&make(index)).expect("payloads encode to JSON");
-        let mut cmd = redis::cmd("XADD");
-        cmd.arg(&self.shared.keys.events)
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.shared.history.get())
-            .arg(format!("{index}-0"))
-            .arg("data")
-            .arg(json);
-        let _: String = self.shared.commands.query(&cmd).await?;
+        let mut script = self.shared.scripts.append.prepare_invoke();
+        script.key(&self.shared.keys.events).key(&self.shared.keys.epoch);
+        script.arg(epoch).arg(self.shared.history.get()).arg(index).arg(json);
+        let _: String = self.shared.commands.invoke(&script).await?;
         if self.shared.publishing.set(true) {
             tracing::info!("publishing to Redis again");
         }
@@ -348,7 +417,7 @@ where
     }
 
     async fn hold_lease(&self) -> RedisResult<bool> {
-        let mut script = self.shared.hold_lease.prepare_invoke();
+        let mut script = self.shared.scripts.hold_lease.prepare_invoke();
         script.key(&self.shared.keys.leader).arg(&self.shared.instance);
         script.arg(self.shared.lease.as_millis() as u64);
         let held: i64 = self.shared.commands.invoke(&script).await?;
@@ -356,7 +425,7 @@ where
     }
 
     async fn release(&self) {
-        let mut script = self.shared.release_lease.prepare_invoke();
+        let mut script = self.shared.scripts.release_lease.prepare_invoke();
         script.key(&self.shared.keys.leader).arg(&self.shared.instance);
         match self.shared.commands.invoke::<i64>(&script).await {
             Ok(_) => tracing::info!("released the lease"),
@@ -425,43 +494,80 @@ where
             .set_response_timeout(Some(READ_BLOCK + RESPONSE_TIMEOUT));
         let mut connection =
             self.shared.client.get_multiplexed_async_connection_with_config(&config).await?;
-        let epoch =
-            agree_on_epoch(&mut connection, &self.shared.keys.epoch, self.shared.hub.epoch())
-                .await?;
-        if epoch != self.shared.hub.epoch() {
-            let detail = format!("Redis has {epoch}, this process {}", self.shared.hub.epoch());
-            return Err(RedisError::from((
-                ErrorKind::Client,
-                "the stream's epoch changed",
-                detail,
-            )));
-        }
+        self.settle_epoch(&mut connection).await?;
         if self.shared.reading.set(true) {
             self.shared.metrics.reconnects.inc();
             tracing::info!(after = self.shared.hub.last_index(), "reached Redis again: reading on");
         }
         *backoff = BACKOFF_MIN;
-        // The id of the last entry read, delivered or skipped: a bad entry is read once.
-        let mut cursor = format!("{}-0", self.shared.hub.last_index());
+        let mut cursor = Cursor::at(&self.shared.hub);
         loop {
-            let entries = tokio::select! {
+            let (entries, epoch) = tokio::select! {
                 () = stop.cancelled() => return Ok(()),
-                entries = read_after(&mut connection, &self.shared.keys.events, &cursor) => entries?,
+                read = read_after(&mut connection, &self.shared.keys, &cursor.after) => read?,
             };
+            // Redis, or the leader on learning it first, may have moved the stream to another
+            // epoch: the entries may be of either, so they are read again once agreed.
+            if epoch != Some(cursor.epoch) || self.shared.hub.epoch() != cursor.epoch {
+                self.settle_epoch(&mut connection).await?;
+                cursor = Cursor::at(&self.shared.hub);
+                continue;
+            }
             if let Some((id, _)) = entries.last() {
-                cursor.clone_from(id);
+                cursor.after.clone_from(id);
             }
             for (index, data) in entries.iter().filter_map(parse_entry) {
-                if self.deliver(index, &data) {
+                if self.deliver(EventId { epoch: cursor.epoch, index }, &data) {
                     return Ok(());
                 }
             }
         }
     }
 
+    /// [`RedisHub::settle_epoch`] for the leader, whose append learns of a new epoch before
+    /// the reader does.
+    async fn follow_epoch(&self) {
+        let settled = match self.shared.commands.get().await {
+            Ok(mut connection) => self.settle_epoch(&mut connection).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = settled {
+            self.leader_failed(&err);
+        }
+    }
+
+    /// Agrees with Redis on the epoch (see the module's notes); when Redis keeps another one,
+    /// the local hub starts over in it, to be read from the log.
+    async fn settle_epoch(&self, connection: &mut MultiplexedConnection) -> RedisResult<()> {
+        let hub = &self.shared.hub;
+        let mine = hub.epoch();
+        let proposal =
+            Proposal { epoch: mine, latest: hub.latest_json(), history: self.shared.history };
+        let (agreed, outcome) =
+            proposal.join(connection, &self.shared.scripts, &self.shared.keys).await?;
+        match outcome.as_str() {
+            "set" => tracing::info!(epoch = mine, "Redis had lost the stream: gave it back"),
+            "reclaimed" => tracing::warn!(
+                epoch = mine,
+                "Redis held a newer epoch, begun while it was empty: put this older one back"
+            ),
+            _ => {}
+        }
+        if agreed != mine {
+            tracing::warn!(
+                from = mine,
+                to = agreed,
+                "the other processes carry another epoch: following it; subscribers resume in it"
+            );
+            hub.restart(agreed);
+        }
+        Ok(())
+    }
+
     /// Hands one entry to the local hub; `true` once it was the stream's last.
-    fn deliver(&self, index: u64, data: &str) -> bool {
-        match self.shared.hub.ingest(index, data) {
+    fn deliver(&self, id: EventId, data: &str) -> bool {
+        let index = id.index;
+        match self.shared.hub.ingest(id, data) {
             Ok(true) => {
                 let mut last = self.shared.last_delivered.lock().unwrap_or_else(|p| p.into_inner());
                 *last = Some(Instant::now());
@@ -477,20 +583,40 @@ where
     }
 }
 
+/// Where the reader goes on: after the last entry read (delivered or skipped, so that a bad
+/// entry is read once), in the epoch the hub was in then.
+struct Cursor {
+    epoch: u64,
+    after: String,
+}
+
+impl Cursor {
+    fn at<T: Serialize>(hub: &Hub<T>) -> Self {
+        Self { epoch: hub.epoch(), after: format!("{}-0", hub.last_index()) }
+    }
+}
+
 /// One log entry as Redis sends it: its id and its fields and values, flattened.
 type RawEntry = (String, Vec<String>);
 
-/// Waits up to [`READ_BLOCK`] for entries after the entry id `after`.
+/// What `XREAD` answers: per stream read, its key and its entries; nothing at the timeout.
+type XreadReply = Option<Vec<(String, Vec<RawEntry>)>>;
+
+/// Waits up to [`READ_BLOCK`] for entries after the entry id `after`; returns them with the
+/// epoch in Redis once they were read. The epoch only changes by going down (see
+/// [`JOIN_EPOCH`]) while the connection lives, so if it is this process's now, and was at the
+/// last read, the entries are of it.
 async fn read_after(
     connection: &mut MultiplexedConnection,
-    key: &str,
+    keys: &Keys,
     after: &str,
-) -> RedisResult<Vec<RawEntry>> {
-    let mut cmd = redis::cmd("XREAD");
-    cmd.arg("COUNT").arg(READ_BATCH).arg("BLOCK").arg(READ_BLOCK.as_millis() as u64);
-    cmd.arg("STREAMS").arg(key).arg(after);
-    let reply: Option<Vec<(String, Vec<RawEntry>)>> = cmd.query_async(connection).await?;
-    Ok(reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect())
+) -> RedisResult<(Vec<RawEntry>, Option<u64>)> {
+    let mut pipe = redis::pipe();
+    pipe.cmd("XREAD").arg("COUNT").arg(READ_BATCH).arg("BLOCK").arg(READ_BLOCK.as_millis() as u64);
+    pipe.arg("STREAMS").arg(&keys.events).arg(after);
+    pipe.cmd("GET").arg(&keys.epoch);
+    let (reply, epoch): (XreadReply, Option<u64>) = pipe.query_async(connection).await?;
+    Ok((reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect(), epoch))
 }
 
 /// The index and JSON of an entry; `None` (logged) for one this crate did not write.
@@ -515,15 +641,33 @@ fn is_index_taken(err: &RedisError) -> bool {
     err.to_string().contains("equal or smaller")
 }
 
-/// Stores `proposal` as the epoch unless one is there, and returns the one stored.
-async fn agree_on_epoch(
-    connection: &mut MultiplexedConnection,
-    key: &str,
-    proposal: u64,
-) -> RedisResult<u64> {
-    let _: Option<String> =
-        redis::cmd("SET").arg(key).arg(proposal).arg("NX").query_async(connection).await?;
-    redis::cmd("GET").arg(key).query_async(connection).await
+/// Whether the leader's append was refused because the log is of another epoch ([`APPEND`]).
+fn is_another_epoch(err: &RedisError) -> bool {
+    err.code() == Some("EPOCH")
+}
+
+/// What a process brings to the agreement on the epoch ([`JOIN_EPOCH`]).
+struct Proposal {
+    epoch: u64,
+    /// Its latest event's index and JSON, if it has one: it then carries a stream.
+    latest: Option<(u64, String)>,
+    history: NonZeroUsize,
+}
+
+impl Proposal {
+    /// Runs the agreement; returns the epoch agreed on and what changed in Redis.
+    async fn join(
+        self,
+        connection: &mut MultiplexedConnection,
+        scripts: &Scripts,
+        keys: &Keys,
+    ) -> RedisResult<(u64, String)> {
+        let (index, json) = self.latest.unwrap_or_default();
+        let mut script = scripts.join_epoch.prepare_invoke();
+        script.key(&keys.epoch).key(&keys.events);
+        script.arg(self.epoch).arg(index).arg(json).arg(self.history.get());
+        script.invoke_async(connection).await
+    }
 }
 
 /// A multiplexed connection for short commands, opened again after it breaks.
@@ -563,9 +707,12 @@ impl Commands {
         self.forget_if_broken(result).await
     }
 
-    /// Drops the connection after an error that is not Redis answering "no".
+    /// Drops the connection after an error that is not Redis answering "no" (with a code of
+    /// its own, or one of a script: `Extension`).
     async fn forget_if_broken<R>(&self, result: RedisResult<R>) -> RedisResult<R> {
-        if result.as_ref().is_err_and(|err| !matches!(err.kind(), ErrorKind::Server(_))) {
+        let answered =
+            |err: &RedisError| matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension);
+        if result.as_ref().is_err_and(|err| !answered(err)) {
             *self.connection.lock().await = None;
         }
         result

@@ -259,6 +259,88 @@ fn id_index(id: &str) -> u64 {
     id.rsplit_once('-').unwrap().1.parse().unwrap()
 }
 
+fn epoch_of(id: &str) -> u64 {
+    id.split_once('-').unwrap().0.parse().unwrap()
+}
+
+/// The latest index on `instance`, from `/healthz`; 0 before any event.
+async fn latest_index(instance: &Instance) -> u64 {
+    health(instance).await["last_event_id"].as_str().map_or(0, id_index)
+}
+
+/// Redis restarts empty while the instances that carry the stream are stalled, and a new
+/// instance reaches it first: it begins a newer epoch. Once the older ones are back, the
+/// fleet must end on one stream without a restart: the older epoch (their subscribers hold
+/// its ids), every instance `ok`, one leader, the same events everywhere, and no break in
+/// what the older ones' subscribers receive.
+#[tokio::test]
+async fn a_new_instance_on_an_emptied_redis_does_not_split_the_fleet() {
+    let mut redis = RedisServer::start();
+    let old = [Instance::start(&redis, FLAGS), Instance::start(&redis, FLAGS)];
+    let mut streams = Vec::new();
+    let mut first_seen = Vec::new();
+    for instance in &old {
+        let (_, mut events) = open_stream(&instance.url("/sse"), &[]).await;
+        first_seen.push(index_of(&next_data(&mut events).await));
+        streams.push(events);
+    }
+    let old_epoch = epoch_of(health(&old[0]).await["last_event_id"].as_str().unwrap());
+
+    for instance in &old {
+        instance.pause();
+    }
+    redis.restart();
+    let newcomer = Instance::start(&redis, FLAGS);
+    wait_for_health(&[&newcomer], "publishing in an epoch of its own", |states| {
+        states[0]["last_event_id"].as_str().is_some_and(|id| epoch_of(id) != old_epoch)
+    })
+    .await;
+    for instance in &old {
+        instance.resume();
+    }
+
+    let all = [&old[0], &old[1], &newcomer];
+    wait_for_health(&all, "ok, on the older epoch, with one leader", |states| {
+        leaders(states) == 1
+            && states.iter().all(|state| {
+                state["status"] == "ok"
+                    && state["redis"] == "ok"
+                    && state["last_event_id"].as_str().is_some_and(|id| epoch_of(id) == old_epoch)
+            })
+    })
+    .await;
+    let healed_at = latest_index(&newcomer).await;
+    wait_for_health(&all, "publishing on", |states| {
+        states.iter().all(|state| {
+            state["last_event_id"].as_str().is_some_and(|id| id_index(id) >= healed_at + 3)
+        })
+    })
+    .await;
+
+    // The older instances' subscribers: every index once, in order, across it all.
+    for ((events, first), instance) in streams.iter_mut().zip(&first_seen).zip(&old) {
+        let mut expected = first + 1;
+        while expected <= healed_at + 3 {
+            let event = next_data(events).await;
+            let got = (epoch_of(&event.id), index_of(&event));
+            assert_eq!(got, (old_epoch, expected), "{}", instance.log());
+            expected += 1;
+        }
+    }
+    // And every instance serves the same events from here on.
+    let resume_from = format!("{old_epoch}-{}", healed_at + 2);
+    let mut seen = Vec::new();
+    for instance in all {
+        let header = [("Last-Event-ID", resume_from.as_str())];
+        let (_, mut events) = open_stream(&instance.url("/sse"), &header).await;
+        seen.push(next_data_events(&mut events, 5).await);
+    }
+    let expected: Vec<u64> = (healed_at + 3..).take(5).collect();
+    assert_eq!(indices(&seen[0]), expected, "resumed right after {resume_from}");
+    assert_eq!(seen[1], seen[0], "the other older instance serves the same");
+    assert_eq!(seen[2], seen[0], "the newcomer serves the same: {}", newcomer.log());
+}
+
 #[tokio::test]
 async fn max_events_ends_the_shared_stream_on_every_instance() {
     let redis = RedisServer::start();

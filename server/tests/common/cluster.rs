@@ -143,9 +143,24 @@ impl Instance {
 
     /// Sends SIGTERM, as a deployment's rolling restart does, and waits until it exits.
     pub fn terminate(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM sent");
+        self.signal(nix::sys::signal::Signal::SIGTERM);
         let _ = self.child.wait();
+    }
+
+    /// Freezes the process (SIGSTOP), as a host that stalls does: it runs on at
+    /// [`Instance::resume`], its timers and sockets as it left them.
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused process run again (SIGCONT).
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("the instance gets the signal");
     }
 
     /// What the process logged so far, for a failing test's message.
