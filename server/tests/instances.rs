@@ -48,6 +48,21 @@ async fn next_data_events(
     seen
 }
 
+/// A stream on each instance, and the index of the first data event each sent.
+async fn subscribe_to_each(
+    instances: &[&Instance],
+) -> (Vec<impl Stream<Item = Result<Event, impl std::fmt::Debug + use<>>> + Unpin + use<>>, Vec<u64>)
+{
+    let mut streams = Vec::new();
+    let mut first_seen = Vec::new();
+    for instance in instances {
+        let (_, mut events) = open_stream(&instance.url("/sse"), &[]).await;
+        first_seen.push(index_of(&next_data(&mut events).await));
+        streams.push(events);
+    }
+    (streams, first_seen)
+}
+
 fn indices(seen: &[Seen]) -> Vec<u64> {
     seen.iter().map(|(id, _)| id.rsplit_once('-').unwrap().1.parse().unwrap()).collect()
 }
@@ -214,13 +229,7 @@ async fn every_instance_recovers_when_redis_restarts() {
     let mut redis = RedisServer::start();
     let instances: Vec<Instance> = (0..3).map(|_| Instance::start(&redis, FLAGS)).collect();
     let all: Vec<&Instance> = instances.iter().collect();
-    let mut streams = Vec::new();
-    let mut last_seen = Vec::new();
-    for instance in &instances {
-        let (_, mut events) = open_stream(&instance.url("/sse"), &[]).await;
-        last_seen.push(index_of(&next_data(&mut events).await));
-        streams.push(events);
-    }
+    let (mut streams, last_seen) = subscribe_to_each(&all).await;
 
     redis.kill();
     wait_for_health(&all, "degraded", |states| {
@@ -277,13 +286,7 @@ async fn latest_index(instance: &Instance) -> u64 {
 async fn a_new_instance_on_an_emptied_redis_does_not_split_the_fleet() {
     let mut redis = RedisServer::start();
     let old = [Instance::start(&redis, FLAGS), Instance::start(&redis, FLAGS)];
-    let mut streams = Vec::new();
-    let mut first_seen = Vec::new();
-    for instance in &old {
-        let (_, mut events) = open_stream(&instance.url("/sse"), &[]).await;
-        first_seen.push(index_of(&next_data(&mut events).await));
-        streams.push(events);
-    }
+    let (mut streams, first_seen) = subscribe_to_each(&[&old[0], &old[1]]).await;
     let old_epoch = epoch_of(health(&old[0]).await["last_event_id"].as_str().unwrap());
 
     for instance in &old {
