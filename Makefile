@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build budget tools test-tools unit e2e lint screenshot bench soak
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -14,13 +14,18 @@ run: build
 ## test: install what is missing, run the Rust tests, then Playwright against a release build
 test: test-tools unit build budget e2e
 
-## dev: rebuild and reload on every change (cargo leptos watch)
+## dev: rebuild and reload on every change (cargo leptos watch). Its debug site goes to
+## target/site-dev, so the release site in target/site is never overwritten by it.
 dev: tools
-	cargo leptos watch
+	LEPTOS_SITE_ROOT=target/site-dev cargo leptos watch
 
 ## build: the release server and its site/ (WASM, JS, CSS) under target/
 build: tools
 	cargo leptos build --release
+
+## dist: the deployable folder dist/, the release server and its site/ (README: Deploying)
+dist: build
+	scripts/dist.sh
 
 ## budget: fail when the release WASM is over its size budget (run after build)
 budget:
@@ -38,8 +43,10 @@ unit:
 	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p server -p bench
 
-## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`)
+## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`); it also
+## runs dist/, copied here from that build
 e2e:
+	scripts/dist.sh
 	cd end2end && npx playwright test
 
 ## screenshot: retake docs/screenshot.png from the real page (needs `make build`)

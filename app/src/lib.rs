@@ -28,6 +28,14 @@ use leptos_router::{
 };
 use live::use_live_names;
 
+/// What build of the page this is, the same in the server and in the WASM of one build
+/// (`build.rs`): the server checks its site's WASM for it at start-up, and the page for the
+/// one in the HTML before hydrating, since a page of another build cannot hydrate it.
+pub const BUILD_ID: &str = concat!("livenames-build:", env!("LIVENAMES_BUILD_ID"));
+
+/// The name of the `<meta>` that carries [`BUILD_ID`] in every page.
+pub const BUILD_META: &str = "livenames-build";
+
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -36,6 +44,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name=BUILD_META content=BUILD_ID/>
+                <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>

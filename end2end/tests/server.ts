@@ -88,17 +88,28 @@ function exited(proc: ChildProcess, ms: number): Promise<boolean> {
   });
 }
 
+/** A server binary other than the release build in target/, as a deployment runs it. */
+export interface Deployed {
+  /** The server binary. */
+  bin: string;
+  /** The folder it runs in. */
+  cwd: string;
+  /** Environment variables it gets besides ours (e.g. `LEPTOS_SITE_ROOT`). */
+  env: Record<string, string>;
+}
+
 /**
- * Starts the server with `args`, on `127.0.0.1:0` unless they name an `--addr`, from the
- * repository root (so the default `--site-root target/site` is found), and waits for its
- * `listening on` line.
+ * Starts the server with `args`, on `127.0.0.1:0` unless they name an `--addr`, and waits for
+ * its `listening on` line. By default the release build, from the repository root (so the
+ * default `--site-root target/site` is found); `deployed` runs another binary where it lives.
  */
-export async function startServer(args: string[] = []): Promise<Server> {
-  assertBuilt();
+export async function startServer(args: string[] = [], deployed?: Deployed): Promise<Server> {
+  if (!deployed) assertBuilt();
+  const bin = deployed?.bin ?? SERVER_BIN;
   const fullArgs = args.includes('--addr') ? args : ['--addr', '127.0.0.1:0', ...args];
-  const proc = spawn(SERVER_BIN, fullArgs, {
-    cwd: REPO_ROOT,
-    env: serverEnv(),
+  const proc = spawn(bin, fullArgs, {
+    cwd: deployed?.cwd ?? REPO_ROOT,
+    env: { ...serverEnv(), ...deployed?.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(proc);
@@ -113,7 +124,7 @@ export async function startServer(args: string[] = []): Promise<Server> {
   proc.stderr?.on('data', append);
   const output = () => log;
   const describe = () =>
-    `\`${SERVER_BIN} ${fullArgs.join(' ')}\` (pid ${proc.pid ?? 'none'}) printed:\n${log || '(nothing)'}`;
+    `\`${bin} ${fullArgs.join(' ')}\` (pid ${proc.pid ?? 'none'}) printed:\n${log || '(nothing)'}`;
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> => {
@@ -170,8 +181,8 @@ type Fixtures = {
   serverArgs: string[];
   /** A server started for this test with `serverArgs`, stopped after it; it is the baseURL. */
   server: Server;
-  /** Starts further servers with custom flags; each is stopped after the test. */
-  startServer: (args?: string[]) => Promise<Server>;
+  /** Starts further servers with custom flags (and binary); each is stopped after the test. */
+  startServer: (args?: string[], deployed?: Deployed) => Promise<Server>;
 };
 
 export const test = base.extend<Fixtures>({
@@ -196,8 +207,8 @@ export const test = base.extend<Fixtures>({
   startServer: async ({}, use, testInfo) => {
     const started: Server[] = [];
     try {
-      await use(async (args = []) => {
-        const server = await startServer(args);
+      await use(async (args = [], deployed?: Deployed) => {
+        const server = await startServer(args, deployed);
         started.push(server);
         return server;
       });

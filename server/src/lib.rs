@@ -14,6 +14,7 @@
 //!   their streams, one task per runtime thread, in HTTP chunks ([`wire`]); [`stall`]
 //!   closes connections whose writes stall.
 //! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
+//! - [`site`]: the site folder must be of this build; [`favicon`]: the page's icon.
 //! - [`listen`]: the listening socket, shared with other instances with `--reuse-port`.
 //! - [`router`] builds every route; [`serve`] runs them until shutdown.
 
@@ -22,11 +23,13 @@ pub mod connections;
 pub mod error;
 pub mod fanout;
 pub mod fast_sse;
+pub mod favicon;
 pub mod layers;
 pub mod listen;
 pub mod names;
 pub mod ops;
 pub mod refusal;
+pub mod site;
 pub mod sse;
 pub mod stall;
 pub mod wire;
@@ -99,8 +102,8 @@ impl FromRef<AppState> for LeptosOptions {
     }
 }
 
-/// Every route: `/sse`, `/healthz`, `/metrics`, the Leptos page, the site's files, and a
-/// 404 page for the rest.
+/// Every route: `/sse`, `/healthz`, `/metrics`, the icon, the Leptos page, the site's files,
+/// and a 404 page for the rest.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
@@ -116,6 +119,8 @@ pub fn router(state: AppState) -> Router {
         .route("/sse", get(sse::stream))
         .route("/healthz", get(ops::health))
         .route("/metrics", get(ops::metrics))
+        .route("/favicon.svg", get(favicon::svg))
+        .route("/favicon.ico", get(favicon::ico))
         .leptos_routes_with_context(&state, routes, seed, move || shell(options.clone()))
         .fallback(file_and_error_handler::<AppState, _>(shell))
         .with_state(state)
@@ -128,6 +133,7 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    site::check(&config.site_root, OUTPUT_NAME)?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let (hub, redis, generator) = start_stream(&config, &stop).await?;

@@ -143,3 +143,18 @@ fn readme_configuration_table_matches_the_flags() {
         assert!(readme.contains(&row), "README's configuration table lacks {row}");
     }
 }
+
+#[test]
+fn a_site_of_another_build_stops_start_up_naming_the_fix() {
+    let site = std::env::temp_dir().join(format!("livenames-cli-site-{}", std::process::id()));
+    std::fs::create_dir_all(site.join("pkg")).unwrap();
+    // What `cargo leptos watch` leaves: a debug page, which cannot hydrate a release server's.
+    let debug_page = b"\0asm\x01\0\0\0livenames-build:debug-0123456789abcdef";
+    std::fs::write(site.join("pkg").join("livenames.wasm"), debug_page).unwrap();
+    let output = run(&["--addr", "127.0.0.1:0", "--site-root", site.to_str().unwrap()], &[]);
+    let _ = std::fs::remove_dir_all(&site);
+    assert_eq!(output.status.code(), Some(1));
+    let log = String::from_utf8(output.stdout).unwrap();
+    assert!(log.contains("livenames.wasm is not of this server's build"), "{log}");
+    assert!(log.contains("make build") && log.contains("--site-root"), "{log}");
+}

@@ -393,6 +393,31 @@ async fn a_subscriber_that_never_reads_is_dropped_and_a_reader_beside_it_misses_
     assert_eq!(metric(&text, "livenames_sse_subscribers"), 1.0, "only the reader is left");
 }
 
+#[tokio::test]
+async fn the_icon_is_served_with_a_cache_header_and_linked_from_every_page() {
+    let server = TestServer::start(&[]).await;
+    let icon = get(&server.url("/favicon.svg"), &[]).await;
+    assert_eq!(icon.status(), 200);
+    assert_eq!(icon.headers()["content-type"], "image/svg+xml");
+    let cache = icon.headers()["cache-control"].to_str().unwrap().to_string();
+    assert!(cache.contains("max-age=86400"), "{cache}");
+    assert!(icon.text().await.unwrap().starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+
+    let link = r#"<link rel="icon" type="image/svg+xml" href="/favicon.svg">"#;
+    for path in ["/", "/no/such/page"] {
+        let html = get(&server.url(path), &[]).await.text().await.unwrap();
+        assert!(html.contains(link), "{path}: {html}");
+        let build = format!(r#"<meta name="livenames-build" content="{}">"#, app::BUILD_ID);
+        assert!(html.contains(&build), "{path} names its build for the page's script: {html}");
+    }
+
+    // Where no page links it, browsers ask for /favicon.ico.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build();
+    let ico = client.unwrap().get(server.url("/favicon.ico")).send().await.unwrap();
+    assert_eq!(ico.status(), 308);
+    assert_eq!(ico.headers()["location"], "/favicon.svg");
+}
+
 async fn health(server: &TestServer) -> serde_json::Value {
     let response = get(&server.url("/healthz"), &[]).await;
     assert_eq!(response.status(), 200);
