@@ -243,9 +243,7 @@ fn page_language(headers: Option<&axum::http::HeaderMap>) -> Lang {
 
 /// What the page is rendered with: the latest event, the stream's pace and the language.
 fn page_seed(hub: &Hub<NamesEvent>, pace: Pace, retry: Duration, lang: Lang) -> PageSeed {
-    let rendered = hub
-        .latest()
-        .map(|(id, event)| RenderedEvent { id: id.to_string(), event: (*event).clone() });
+    let rendered = hub.latest().map(|(id, event)| RenderedEvent { id, event: (*event).clone() });
     PageSeed {
         rendered,
         interval_ms: pace.interval.as_millis() as u64,
