@@ -4,7 +4,8 @@
 use crate::components::counted;
 use crate::i18n::{Texts, split_at_number};
 use crate::live::LiveNames;
-use crate::model::connection::{ConnectionState, Failure};
+use crate::model::connection::ConnectionState;
+use crate::model::probe::Failure;
 use crate::model::tabs::Role;
 use leptos::prelude::*;
 use std::time::Duration;

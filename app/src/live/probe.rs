@@ -5,10 +5,10 @@
 //! event), aborted as soon as the status and headers are in: cheap for a server that is up,
 //! one refused request for one that is not.
 
-use crate::model::connection::{Failure, Probe};
+use crate::model::probe::{Failure, Probe};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{AbortController, RequestCache, RequestInit, Response};
+use web_sys::{AbortController, Headers, RequestCache, RequestInit, Response};
 
 /// Fetches `url` and hands what it answered to `on_answer`.
 pub fn probe(url: &str, on_answer: impl FnOnce(Probe) + 'static) {
@@ -23,6 +23,11 @@ async fn fetch_answer(url: &str) -> Probe {
     };
     let init = RequestInit::new();
     init.set_cache(RequestCache::NoStore);
+    // Asked as an EventSource asks, so the server answers the probe as it would answer it.
+    if let Ok(headers) = Headers::new() {
+        let _ = headers.set("accept", "text/event-stream");
+        init.set_headers(&headers);
+    }
     init.set_signal(Some(&abort.signal()));
     let answer = JsFuture::from(window.fetch_with_str_and_init(url, &init)).await;
     let Ok(response) = answer.and_then(|response| response.dyn_into::<Response>()) else {

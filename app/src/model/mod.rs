@@ -4,16 +4,19 @@
 //! glue in [`crate::live`] carries out. Tested natively (`cargo test -p app`).
 //!
 //! - [`feed`]: what the tab shows (latest event, log, counters) and the id to resume after.
-//! - [`connection`]: the connection's state machine, its probes and backoff.
+//! - [`connection`]: the connection's state machine and its backoff; [`probe`]: what an
+//!   answer of the stream's URL means for it.
 //! - [`tabs`]: the protocol between the tabs of one browser.
 
 pub mod connection;
 pub mod feed;
+pub mod probe;
 pub mod tabs;
 
 use crate::event::RenderedEvent;
-use connection::{Connection, ConnectionState, Next, Probe, SourceState, Status};
+use connection::{Connection, ConnectionState, Next, SourceState, Status};
 use feed::{Feed, Item};
+use probe::Probe;
 use sse_hub::EventId;
 use tabs::{Role, Sync, TabMessage};
 

@@ -1,8 +1,8 @@
 //! The whole tab model driven as the glue drives it: connections, probes, leaders and
 //! followers.
 
-use super::connection::{Failure, Probe};
 use super::feed::tests::{data, id, log_of};
+use super::probe::{Failure, Probe};
 use super::*;
 use proptest::prelude::*;
 
