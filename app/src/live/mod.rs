@@ -56,7 +56,7 @@ pub struct LiveNames {
 pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let PageSeed { rendered, interval_ms, heartbeat_ms, retry_max_ms, .. } = seed;
     let page = Page {
-        model: RwSignal::new(Live::new(rendered, retry_max_ms as f64)),
+        model: RwSignal::new(Live::new(rendered, retry_max_ms as f64, random_seed())),
         glue: StoredValue::new_local(Glue::default()),
     };
 
@@ -140,8 +140,7 @@ impl Page {
             }
             Command::Close => self.glue.update_value(|glue| glue.source = None),
             Command::Probe { generation } => probe::probe(STREAM_URL, move |answer| {
-                let random = js_sys::Math::random();
-                self.dispatch(|live| live.probed(generation, answer, now(), random))
+                self.dispatch(|live| live.probed(generation, answer, now()))
             }),
             Command::ProbeAt { at_ms, generation } => {
                 watch::at(at_ms, move || self.dispatch(|live| live.retry_due(generation, now())))
@@ -162,6 +161,12 @@ impl Page {
         commands.into_iter().for_each(|command| self.run(command));
         take
     }
+}
+
+/// A seed for this tab's backoff jitter (the server renders with a fixed one; only the
+/// browser's is used).
+fn random_seed() -> u64 {
+    if cfg!(feature = "hydrate") { (js_sys::Math::random() * 2_f64.powi(53)) as u64 } else { 1 }
 }
 
 fn now() -> f64 {

@@ -100,16 +100,20 @@ pub enum Next {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Connection {
     status: Status,
-    /// Failed attempts since the stream was last open: the backoff's exponent.
+    /// Probes since the stream was last open: the backoff's exponent.
     attempts: u32,
     /// Whether the next `open` re-establishes a dropped connection (and counts as one).
     recovering: bool,
     /// Tells a due retry from one that was overtaken (paused, reopened) before it came.
     generation: u32,
+    /// The backoff's jitter: a pseudo-random sequence, seeded per tab so that pages refused
+    /// at the same moment do not come back in lockstep.
+    jitter: u64,
 }
 
-impl Default for Connection {
-    fn default() -> Self {
+impl Connection {
+    /// A connection being made, its jitter drawn from `seed`.
+    pub fn new(seed: u64) -> Self {
         let status = Status {
             state: ConnectionState::Connecting,
             reconnects: 0,
@@ -117,11 +121,9 @@ impl Default for Connection {
             retry_by: None,
             failure: None,
         };
-        Self { status, attempts: 0, recovering: false, generation: 0 }
+        Self { status, attempts: 0, recovering: false, generation: 0, jitter: seed }
     }
-}
 
-impl Connection {
     /// The status to show.
     pub fn status(&self) -> Status {
         self.status
@@ -170,13 +172,11 @@ impl Connection {
             self.set(ConnectionState::Reconnecting, Some(now + retry_max_ms));
             return Next::Wait;
         }
-        self.set(ConnectionState::Reconnecting, None);
-        self.next_probe()
+        self.probe_after_backoff(now)
     }
 
-    /// A probe answered. `random` is uniform in [0, 1): the jitter, so that pages refused at
-    /// the same moment do not come back in lockstep.
-    pub fn probed(&mut self, generation: u32, probe: Probe, now: f64, random: f64) -> Next {
+    /// A probe answered.
+    pub fn probed(&mut self, generation: u32, probe: Probe, now: f64) -> Next {
         if generation != self.generation {
             return Next::Wait; // Paused or reopened while the probe was under way.
         }
@@ -187,14 +187,36 @@ impl Connection {
                 Next::Wait
             }
             Probe::Failed(failure) => {
-                let at_ms = now + backoff_ms(self.attempts, random);
-                self.attempts = self.attempts.saturating_add(1);
-                self.generation += 1;
                 self.status.failure = Some(failure);
-                self.set(ConnectionState::Reconnecting, Some(at_ms));
-                Next::ProbeAt { at_ms, generation: self.generation }
+                self.probe_after_backoff(now)
             }
         }
+    }
+
+    /// Probes at once after the first failure since the stream was open, and after a wait
+    /// that doubles with each probe from then on: also when probes find the stream up but
+    /// the `EventSource` still fails, so nothing loops without a wait.
+    fn probe_after_backoff(&mut self, now: f64) -> Next {
+        let waits = self.attempts.checked_sub(1);
+        self.attempts = self.attempts.saturating_add(1);
+        let Some(waits) = waits else {
+            self.set(ConnectionState::Reconnecting, None);
+            return self.next_probe();
+        };
+        let at_ms = now + backoff_ms(waits, self.next_random());
+        self.generation += 1;
+        self.set(ConnectionState::Reconnecting, Some(at_ms));
+        Next::ProbeAt { at_ms, generation: self.generation }
+    }
+
+    /// Uniform in [0, 1).
+    fn next_random(&mut self) -> f64 {
+        // SplitMix64: well spread even for seeds that differ in one bit.
+        self.jitter = self.jitter.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.jitter;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1_u64 << 53) as f64
     }
 
     /// The wait of a [`Next::ProbeAt`] is over: probe, unless something overtook it.

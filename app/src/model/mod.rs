@@ -70,10 +70,11 @@ pub struct Live {
 
 impl Live {
     /// A tab showing the event the page was rendered with; `Solo` until it joins other tabs.
-    pub fn new(rendered: Option<RenderedEvent>, retry_max_ms: f64) -> Self {
+    /// `seed` makes this tab's backoff jitter differ from other tabs'.
+    pub fn new(rendered: Option<RenderedEvent>, retry_max_ms: f64, seed: u64) -> Self {
         Self {
             feed: Feed::new(rendered),
-            connection: Connection::default(),
+            connection: Connection::new(seed),
             role: Role::Solo,
             sync: Sync::default(),
             last_sign: 0.0,
@@ -155,10 +156,10 @@ impl Live {
         }
     }
 
-    /// What a probe found; `random` in [0, 1) jitters the next wait.
-    pub fn probed(&mut self, generation: u32, probe: Probe, now: f64, random: f64) -> Vec<Command> {
+    /// What a probe found.
+    pub fn probed(&mut self, generation: u32, probe: Probe, now: f64) -> Vec<Command> {
         self.with_status_posted(|live| {
-            let next = live.connection.probed(generation, probe, now, random);
+            let next = live.connection.probed(generation, probe, now);
             live.carry_out(next, now)
         })
     }

@@ -26,7 +26,7 @@ fn probe_generation(commands: &[Command]) -> u32 {
 
 /// A leader that has shown events `indices` from its own connection.
 fn leader_with(indices: &[u64]) -> Live {
-    let mut leader = Live::new(None, RETRY_MAX_MS);
+    let mut leader = Live::new(None, RETRY_MAX_MS, 7);
     leader.joined(1);
     assert!(leader.lead_granted(0.0).0);
     leader.source(SourceEvent::Opened, 0.0);
@@ -40,7 +40,7 @@ fn leader_with(indices: &[u64]) -> Live {
 fn a_solo_tab_opens_after_the_rendered_event() {
     let Item::Data(shown) = data(4) else { unreachable!() };
     let rendered = RenderedEvent { id: shown.id, event: shown.event };
-    let mut live = Live::new(Some(rendered), RETRY_MAX_MS);
+    let mut live = Live::new(Some(rendered), RETRY_MAX_MS, 7);
     assert_eq!(live.alone(0.0), [Command::Open(Some(id(4)))]);
     assert_eq!(live.connection.state(), ConnectionState::Connecting);
 }
@@ -59,12 +59,12 @@ fn a_leader_shares_what_it_receives_and_every_change_of_state() {
 #[test]
 fn a_refused_leader_backs_off_without_letting_a_follower_connect() {
     let mut leader = leader_with(&[1]);
-    let mut follower = Live::new(None, RETRY_MAX_MS);
+    let mut follower = Live::new(None, RETRY_MAX_MS, 7);
     follower.joined(2);
     let sent = leader.source(SourceEvent::Errored { browser_retries: false, offline: false }, 0.0);
     let generation = probe_generation(&sent);
     assert!(sent.contains(&Command::Close));
-    let sent = leader.probed(generation, Probe::Failed(Failure::Status(502)), 0.0, 0.5);
+    let sent = leader.probed(generation, Probe::Failed(Failure::Status(502)), 0.0);
     let [Command::ProbeAt { generation, .. }, Command::Post(status)] = &sent[..] else {
         panic!("{sent:?}");
     };
@@ -74,7 +74,7 @@ fn a_refused_leader_backs_off_without_letting_a_follower_connect() {
     assert_eq!(follower.connection.status().failure, Some(Failure::Status(502)));
     assert_eq!(follower.connection.state(), ConnectionState::Reconnecting);
     let generation = probe_generation(&leader.retry_due(*generation, 750.0));
-    let sent = leader.probed(generation, Probe::Stream, 800.0, 0.5);
+    let sent = leader.probed(generation, Probe::Stream, 800.0);
     assert_eq!(sent[0], Command::Open(Some(id(1))), "reopens after the last event shown");
 }
 
@@ -89,7 +89,7 @@ fn the_close_event_ends_the_stream_for_good() {
 
 #[test]
 fn a_silent_link_is_reopened_from_the_last_id() {
-    let mut live = Live::new(None, RETRY_MAX_MS);
+    let mut live = Live::new(None, RETRY_MAX_MS, 7);
     live.alone(0.0);
     live.source(SourceEvent::Opened, 0.0);
     live.source(SourceEvent::Item(data(3)), 100.0);
@@ -101,7 +101,7 @@ fn a_silent_link_is_reopened_from_the_last_id() {
 #[test]
 fn a_paused_tab_holds_events_and_shows_them_in_order_after_the_welcome() {
     let mut leader = leader_with(&[1, 2]);
-    let mut follower = Live::new(None, RETRY_MAX_MS);
+    let mut follower = Live::new(None, RETRY_MAX_MS, 7);
     let hello = posts(&follower.joined(2));
     follower.tab_message(TabMessage::Item(data(2)));
     let answer = posts(&leader.tab_message(hello[0].clone()));
@@ -160,7 +160,7 @@ proptest! {
         let first_live = known + live_from.index(answered - known + 1);
 
         let mut leader = leader_with(&indices[..=answered]);
-        let mut follower = Live::new(None, RETRY_MAX_MS);
+        let mut follower = Live::new(None, RETRY_MAX_MS, 7);
         follower.joined(2);
         indices[..known].iter().for_each(|&index| follower.feed.apply(data(index)));
         let hello = follower.sync.hello(follower.feed.resume_id());
