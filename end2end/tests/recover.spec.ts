@@ -6,7 +6,7 @@
 import type { BrowserContext, Page, Route } from '@playwright/test';
 import { consecutive, lastIndex, logEntries, recordLog } from './log';
 import { startProxy, type CuttingProxy } from './proxy';
-import { expect, test } from './server';
+import { expect, test, type Server } from './server';
 
 const state = (page: Page) => page.getByTestId('state');
 const failure = (page: Page) => page.getByTestId('failure');
@@ -22,6 +22,16 @@ async function openLive(page: Page, proxy: CuttingProxy): Promise<void> {
   await expect.poll(() => lastIndex(page)).toBeGreaterThan(2);
 }
 
+/** Runs `body` with a proxy that can cut connections in front of `server`. */
+async function throughProxy(server: Server, body: (proxy: CuttingProxy) => Promise<void>): Promise<void> {
+  const proxy = await startProxy(server.url);
+  try {
+    await body(proxy);
+  } finally {
+    await proxy.close();
+  }
+}
+
 /** Answers every request for the stream with `answer`, counting them. */
 async function refuseStream(target: Page | BrowserContext, answer: Parameters<Route['fulfill']>[0]): Promise<string[]> {
   const refused: string[] = [];
@@ -35,8 +45,7 @@ async function refuseStream(target: Page | BrowserContext, answer: Parameters<Ro
 const BAD_GATEWAY = { status: 502, contentType: 'text/html', body: '<h1>502 Bad Gateway</h1>' };
 
 test('a refused reconnect is retried with growing waits, then resumes without a gap', async ({ page, server }) => {
-  const proxy = await startProxy(server.url);
-  try {
+  await throughProxy(server, async (proxy) => {
     await openLive(page, proxy);
     const refused = await refuseStream(page, BAD_GATEWAY);
     expect(proxy.cutAll()).toBeGreaterThan(0);
@@ -60,28 +69,22 @@ test('a refused reconnect is retried with growing waits, then resumes without a 
     const { ok, indices } = consecutive(entries);
     expect(ok, `consecutive ids across the refusal: ${indices.join(',')}`).toBe(true);
     await expect(page.getByTestId('reconnects')).toHaveText('1');
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('an answer that is not an event stream is named, and retried', async ({ page, server }) => {
-  const proxy = await startProxy(server.url);
-  try {
+  await throughProxy(server, async (proxy) => {
     await openLive(page, proxy);
     await refuseStream(page, { status: 200, contentType: 'text/html', body: '<p>Sign in to the Wi-Fi</p>' });
     proxy.cutAll();
     await expect(failure(page)).toHaveAttribute('data-failure', 'not-a-stream');
     await page.unroute(STREAM);
     await expect(state(page)).toHaveAttribute('data-state', 'open', { timeout: 40_000 });
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('a 204 ends the stream for good', async ({ page, server }) => {
-  const proxy = await startProxy(server.url);
-  try {
+  await throughProxy(server, async (proxy) => {
     await openLive(page, proxy);
     const asked = await refuseStream(page, { status: 204 });
     proxy.cutAll();
@@ -91,14 +94,11 @@ test('a 204 ends the stream for good', async ({ page, server }) => {
     await page.waitForTimeout(3_000);
     expect(asked.length, 'no request for the stream after the 204').toBe(atClose);
     await expect(state(page)).toHaveAttribute('data-state', 'closed');
-  } finally {
-    await proxy.close();
-  }
+  });
 });
 
 test('while the leader backs off, the other tabs wait with it and open nothing', async ({ context, server }) => {
-  const proxy = await startProxy(server.url);
-  try {
+  await throughProxy(server, async (proxy) => {
     const leader = await context.newPage();
     await recordLog(leader);
     await openLive(leader, proxy);
@@ -128,7 +128,5 @@ test('while the leader backs off, the other tabs wait with it and open nothing',
     await expect(state(follower)).toHaveAttribute('data-role', 'follower');
     const { ok, indices } = consecutive(await logEntries(follower));
     expect(ok, `the follower's ids: ${indices.join(',')}`).toBe(true);
-  } finally {
-    await proxy.close();
-  }
+  });
 });
