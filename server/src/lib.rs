@@ -129,15 +129,15 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
     let (hub, redis, generator) = start_stream(&config, &stop).await?;
-    let slots = StreamSlots::new(config.max_connections, config.retry());
+    let slots = StreamSlots::new(config.max_connections, config.retry);
     let stalled = Counter::default();
     let metrics = Arc::new(ops::registry(&hub, redis.as_ref(), &slots, &stalled));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         hub,
         redis,
-        retry: config.retry(),
-        pace: Pace { interval: config.interval(), heartbeat: config.keepalive() },
+        retry: config.retry,
+        pace: Pace { interval: config.interval, heartbeat: config.keepalive },
         stop: stop.clone(),
         slots,
         metrics,
@@ -145,7 +145,7 @@ pub async fn serve(
     let tasks = TaskTracker::new();
     let (handover, handed) = Handover::new();
     let slow = SlowStreams {
-        stall_timeout: config.stall_timeout(),
+        stall_timeout: config.stall_timeout,
         stalled: stalled.clone(),
         tasks: tasks.clone(),
         handover: handover.clone(),
@@ -156,7 +156,7 @@ pub async fn serve(
     let fast_tasks = fast.tasks.clone();
     // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
     let listener = SseSplitter::new(listener, handed, fast)?;
-    let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
+    let listener = StallGuardListener::new(listener, config.stall_timeout, stalled);
     tracing::info!("listening on http://{addr}");
     // Peers' addresses reach the handlers, for the logs.
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
@@ -167,7 +167,7 @@ pub async fn serve(
         fast_tasks.wait().await;
         served
     };
-    let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout()).await;
+    let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout).await;
     // The generator ends at stop; with Redis it releases its lease, so another instance
     // takes over at once instead of after the lease expires.
     if tokio::time::timeout(GENERATOR_STOP, generator).await.is_err() {
@@ -184,17 +184,16 @@ async fn start_stream(
 ) -> std::io::Result<(Hub<NamesEvent>, Option<RedisHub<NamesEvent>>, JoinHandle<()>)> {
     let Some(url) = &config.redis_url else {
         let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
-        let publish =
-            names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone());
+        let publish = names::publish(hub.clone(), config.interval, config.max_events, stop.clone());
         return Ok((hub, None, tokio::spawn(publish)));
     };
     let options = RedisOptions {
         url: url.clone(),
         key: config.redis_key.clone(),
-        lease: config.lease(),
+        lease: config.lease,
         history: config.history,
         backlog: SUBSCRIBER_BACKLOG,
-        max_events: config.max_events(),
+        max_events: config.max_events,
     };
     let redis = RedisHub::connect(options, stop.clone()).await.map_err(|err| {
         std::io::Error::other(format!(
@@ -202,7 +201,7 @@ async fn start_stream(
         ))
     })?;
     let make = |index| names::names_event(index, &mut rand::rng());
-    let generator = tokio::spawn(redis.clone().lead(config.interval(), make, stop.clone()));
+    let generator = tokio::spawn(redis.clone().lead(config.interval, make, stop.clone()));
     Ok((redis.hub().clone(), Some(redis), generator))
 }
 
