@@ -72,6 +72,17 @@ ensure_redis_server() {
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
 }
 
+# The proxy tests run Debian's nginx with the README's configuration, as a process of their
+# own (own prefix, port and pid file); the system service the package may start is not used.
+ensure_nginx() {
+    [ -x /usr/sbin/nginx ] && return
+    say "installing Debian's nginx for the tests through a reverse proxy"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx
+}
+
 # Names are Chinese: without a CJK font the screenshot shows empty boxes.
 ensure_cjk_font() {
     fc-list :lang=zh 2>/dev/null | grep -q . && return
@@ -93,7 +104,7 @@ case "${1:-}" in
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt ;;
     test)
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt
-        ensure_chromium; ensure_npm_packages; ensure_redis_server ;;
+        ensure_chromium; ensure_npm_packages; ensure_redis_server; ensure_nginx ;;
     unit)
         ensure_redis_server ;;
     screenshot)

@@ -27,7 +27,7 @@ pub fn bar_height(value: u32) -> u32 {
 
 /// The bars of the latest event, in table order; an empty chart before the first event.
 #[component]
-pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
+pub fn BarChart(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     // Only a change in the number of rows recreates the bars; every other event restyles them.
     let count = Memo::new(move |_| latest.with(|event| event.as_ref().map_or(0, |e| e.list.len())));
     let bars = move || (0..count.get()).map(|position| bar(latest, position)).collect_view();
@@ -45,7 +45,7 @@ pub fn BarChart(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -
 }
 
 /// The bar for the row at `position`.
-fn bar(latest: ReadSignal<Option<NamesEvent>>, position: usize) -> impl IntoView {
+fn bar(latest: Signal<Option<NamesEvent>>, position: usize) -> impl IntoView {
     let value = move || {
         latest.with(|event| {
             event.as_ref().and_then(|e| e.list.get(position)).map_or(0, |entry| entry.value)

@@ -3,81 +3,20 @@
 
 use crate::event::{NameEntry, NamesEvent};
 use crate::i18n::{LANG_COOKIE, Lang, Texts, split_at_number};
-use crate::live::{ConnectionState, LiveNames, LogEntry, Role};
+use crate::live::LiveNames;
+use crate::model::connection::ConnectionState;
+use crate::model::feed::LogEntry;
 use leptos::prelude::*;
 use std::collections::VecDeque;
-use std::time::Duration;
-
-/// The connection state in words (with `data-state` and `data-role` for tests and styling),
-/// the next attempt's countdown while reconnecting, events received, reconnects so far, how
-/// long ago the latest event arrived, and whether the connection is shared between tabs.
-#[component]
-pub fn ConnectionBadge(live: LiveNames, texts: &'static Texts) -> impl IntoView {
-    let status = live.status;
-    let state = Memo::new(move |_| status.get().state);
-    let now = use_clock();
-    let retry_in = move || {
-        let retry_by =
-            status.get().retry_by.filter(|_| state.get() == ConnectionState::Reconnecting)?;
-        let seconds = ((retry_by - now.get()?) / 1000.0).ceil();
-        (seconds > 0.0).then(|| counted(texts.next_attempt, "retry-in", seconds as u64))
-    };
-    let silent_reopens = move || {
-        let reopened = status.get().silent_reopens;
-        (reopened > 0).then(|| counted(texts.silent_reopens, "silent-reopens", reopened))
-    };
-    let updated_ago = move || {
-        // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
-        let seconds = ((now.get()? - live.received_at.get()?).max(0.0) / 1000.0) as u64;
-        Some(counted(texts.updated_ago, "updated-ago", seconds))
-    };
-    let sharing = move || match live.role.get() {
-        Role::Leader => Some(texts.leader),
-        Role::Follower => Some(texts.follower),
-        Role::Solo => None,
-    };
-    view! {
-        <div class="badge" data-testid="state" data-state=move || state.get().as_str() data-role=move || live.role.get().as_str()>
-            <p>
-                // Announced to screen readers when it changes; the counts and the countdown
-                // are not, as they change every second or with every event.
-                <span role="status" aria-live="polite">
-                    {texts.connection} <strong>{move || state.get().label(texts)}</strong>
-                </span>
-                {retry_in}
-            </p>
-            <p class="counts">
-                {counted(texts.received, "received", live.received)}
-                {counted(texts.reconnects, "reconnects", move || status.get().reconnects)}
-                {silent_reopens}
-                {updated_ago}
-            </p>
-            <p class="sharing">{sharing}</p>
-        </div>
-    }
-}
 
 /// `template` with its `{n}` replaced by `value`, in an element tests find by `testid`.
-fn counted(template: &'static str, testid: &'static str, value: impl IntoView) -> impl IntoView {
+pub(crate) fn counted(
+    template: &'static str,
+    testid: &'static str,
+    value: impl IntoView,
+) -> impl IntoView {
     let (before, after) = split_at_number(template);
     view! { {before} <span data-testid=testid>{value}</span> {after} }
-}
-
-/// `Date.now()`, updated every second; `None` on the server, which renders no times.
-fn use_clock() -> ReadSignal<Option<f64>> {
-    let (now, set_now) = signal(None::<f64>);
-    // Effects run only in the browser.
-    Effect::new(move |_| {
-        let tick = move || set_now.set(Some(js_sys::Date::now()));
-        tick();
-        let handle = set_interval_with_handle(tick, Duration::from_secs(1)).ok();
-        on_cleanup(move || {
-            if let Some(handle) = handle {
-                handle.clear();
-            }
-        });
-    });
-    now
 }
 
 /// Pauses this tab, or resumes it from the last event it showed.
@@ -130,7 +69,7 @@ pub fn NoScriptNotice(texts: &'static Texts) -> impl IntoView {
 
 /// Index and generation time of the latest event.
 #[component]
-pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
+pub fn LatestInfo(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     view! {
         <p class="latest" data-testid="latest">
             {move || match latest.get() {
@@ -149,7 +88,7 @@ pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts)
 
 /// Shown while the latest data event could not be read; the stream goes on.
 #[component]
-pub fn SkippedNotice(skipped: ReadSignal<Option<String>>, texts: &'static Texts) -> impl IntoView {
+pub fn SkippedNotice(skipped: Signal<Option<String>>, texts: &'static Texts) -> impl IntoView {
     move || {
         skipped.get().map(|reason| {
             view! { <p class="error" role="alert" data-testid="skipped">{texts.skipped} {reason}</p> }
@@ -160,7 +99,7 @@ pub fn SkippedNotice(skipped: ReadSignal<Option<String>>, texts: &'static Texts)
 /// The last events and gaps this tab received, oldest first, collapsed until opened:
 /// `data-id` on each event for tests, and each event's delivery delay.
 #[component]
-pub fn EventLog(log: ReadSignal<VecDeque<LogEntry>>, texts: &'static Texts) -> impl IntoView {
+pub fn EventLog(log: Signal<VecDeque<LogEntry>>, texts: &'static Texts) -> impl IntoView {
     let rows = move || log.get().into_iter().map(|entry| log_row(entry, texts)).collect_view();
     view! {
         <details class="log">
@@ -182,6 +121,7 @@ pub fn EventLog(log: ReadSignal<VecDeque<LogEntry>>, texts: &'static Texts) -> i
 fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
     match entry {
         LogEntry::Event { id, info, delay_ms } => {
+            let id = id.to_string();
             let shown_id = id.clone();
             // The time of day is enough here; the full timestamp is in `datetime`.
             let time_of_day = info.get(11..23).unwrap_or(&info).to_string();
@@ -197,6 +137,7 @@ fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
         }
         LogEntry::Gap { first_available } => {
             let (before, after) = split_at_number(texts.gap);
+            let first_available = first_available.to_string();
             let shown = first_available.clone();
             view! {
                 <tr class="gap" data-kind="gap" data-first=first_available>
@@ -212,7 +153,7 @@ fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
 /// same position in the previous event is marked `changed` for this event. The first event
 /// has no predecessor, so the server-rendered rows (and their hydration) are never marked.
 #[component]
-pub fn NamesTable(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
+pub fn NamesTable(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
     // The rows shown before this render, replaced by this render's in the same place.
     let previous = StoredValue::new(Vec::<NameEntry>::new());
     let rows = move || {

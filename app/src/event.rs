@@ -3,6 +3,7 @@
 
 use crate::i18n::Lang;
 use serde::{Deserialize, Serialize};
+use sse_hub::EventId;
 
 /// One table row: a name and the position in the surname string it was built from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,7 +27,7 @@ pub struct NamesEvent {
 /// at once and subscribes from its id, so nothing between render and subscribe is lost.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RenderedEvent {
-    pub id: String,
+    pub id: EventId,
     pub event: NamesEvent,
 }
 

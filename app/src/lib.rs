@@ -1,22 +1,28 @@
 //! The livenames page, shared by the server (server-side rendering, feature `ssr`) and the
 //! browser (hydration, feature `hydrate`).
 //!
-//! - [`event`]: the types that cross the wire (payload, event id).
-//! - [`live`]: the `EventSource` subscription as signals; [`tabs`]: one connection shared
-//!   by all of a browser's tabs.
-//! - [`components`] and [`chart`]: the table, chart and status pieces of the page.
+//! ```text
+//! EventSource, other tabs, timers ──► live (glue) ──► model::Live ──► commands ──► live
+//!                                                          └──► memos ──► components
+//! ```
+//! - [`event`]: the types that cross the wire (payload, page seed).
+//! - [`model`]: the live page as plain Rust: the feed, the connection's state machine and
+//!   the tab protocol, tested natively.
+//! - [`live`]: the glue: the `EventSource`, probes, the tabs' link and timers, as signals.
+//! - [`components`], [`badge`] and [`chart`]: the pieces of the page.
 //! - [`i18n`]: every string the page shows, in English and Chinese.
 
+pub mod badge;
 pub mod chart;
 pub mod components;
 pub mod event;
 pub mod i18n;
 pub mod live;
-pub mod tabs;
+pub mod model;
 
+use badge::ConnectionBadge;
 use components::{
-    ConnectionBadge, EventLog, LanguageToggle, LatestInfo, NamesTable, NoScriptNotice, PauseToggle,
-    SkippedNotice,
+    EventLog, LanguageToggle, LatestInfo, NamesTable, NoScriptNotice, PauseToggle, SkippedNotice,
 };
 use event::PageSeed;
 use i18n::Lang;

@@ -71,7 +71,7 @@ pub fn run(options: &Options) -> Result<(), Error> {
         return Err(Error::Flag { flag: "--addr", why });
     }
     // Each stream holds a socket: allow as many as the hard limit does.
-    crate::raise_open_files_limit()?;
+    open_files::raise()?;
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|err| Error::Io(format!("starting the runtime: {err}")))?;
     runtime.block_on(serve(options.addr, Duration::from_millis(options.interval_ms)))

@@ -24,6 +24,13 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> Command {
     command
 }
 
+/// A command for this very program (`sse-load`), to run one of its commands as a child.
+pub fn this_program() -> Result<Command, Error> {
+    let exe =
+        std::env::current_exe().map_err(|err| Error::Io(format!("finding this program: {err}")))?;
+    Ok(command(exe))
+}
+
 /// A started child, stopped (`SIGTERM`, then `SIGKILL`) when dropped.
 #[derive(Debug)]
 pub struct Running {

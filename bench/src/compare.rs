@@ -3,170 +3,136 @@
 //! runs `load` against each as a child process, runs `floor` with livenames' bytes per
 //! event, and prints every report with the ratios the targets are stated in.
 
-use crate::child::{Running, command};
+use crate::child::this_program;
+use crate::client::ClientOptions;
+use crate::client::tally::Latency;
+use crate::servers::{self, ServerOptions};
 use crate::{Error, Workload, floor, load, procfs};
-use serde_json::{Value, json};
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use serde::Serialize;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long a server may take to print the address it listens on.
-pub(crate) const START_PATIENCE: Duration = Duration::from_secs(30);
-/// Text both servers print once listening, followed by their URL.
-const LISTENING: &str = "listening on http://";
 
 /// Flags of `sse-load compare`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Options {
     #[command(flatten)]
     pub workload: Workload,
-    /// The livenames server binary, built with `cargo build --release -p server`.
-    #[arg(long, default_value = "target/release/server")]
-    pub server: PathBuf,
-    /// New connections per second at most.
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
-    pub ramp_per_sec: u64,
-    /// Loopback source addresses to spread connections over.
-    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=254))]
-    pub source_addrs: u64,
-    /// Worker threads of the load tool's runtime.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=64))]
-    pub threads: u64,
-    /// Folder for the servers' logs.
-    #[arg(long, default_value = "target/sse-bench")]
-    pub log_dir: PathBuf,
+    #[command(flatten)]
+    pub servers: ServerOptions,
+    #[command(flatten)]
+    pub client: ClientOptions,
 }
 
-/// Runs livenames, the baseline and the floor, and returns one JSON object.
-pub fn run(options: &Options) -> Result<Value, Error> {
-    check_server(&options.server, &options.log_dir)?;
-    let load_before = procfs::load_average()?;
-    let livenames = livenames_command(&options.server, &options.workload);
-    let livenames = measure_server("livenames", livenames, options)?;
-    let baseline = measure_server("baseline", baseline_command(options)?, options)?;
-    let floor = floor::run(&floor_options(options, &livenames))?;
-    let floor = serde_json::to_value(floor).map_err(|err| Error::Io(err.to_string()))?;
-    Ok(json!({
-        "subscribers": options.workload.subscribers,
-        "interval_ms": options.workload.interval_ms,
-        "duration_secs": options.workload.duration_secs,
-        "load_average_before": load_before,
-        "load_average_after": procfs::load_average()?,
-        "ratios": ratios(&livenames, &baseline, &floor),
-        "livenames": livenames,
-        "baseline": baseline,
-        "floor": floor,
-    }))
+/// Every figure of a comparison, printed as one JSON object.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub subscribers: u64,
+    pub interval_ms: u64,
+    pub duration_secs: u64,
+    pub load_average_before: String,
+    pub load_average_after: String,
+    pub ratios: Ratios,
+    pub livenames: load::Report,
+    pub baseline: load::Report,
+    pub floor: floor::Report,
 }
 
-/// Fails, naming `--server`, unless `server` is a file; creates `log_dir`.
-pub(crate) fn check_server(server: &Path, log_dir: &Path) -> Result<(), Error> {
-    if !server.is_file() {
-        let why = format!(
-            "{} is not a file: build it with `cargo build --release -p server`",
-            server.display()
-        );
-        return Err(Error::Flag { flag: "--server", why });
+/// livenames against the baseline and the floor, in the terms of the targets; each
+/// `None` when a figure is missing or its denominator is zero.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct Ratios {
+    pub rss_growth_per_subscriber_livenames_over_baseline: Option<f64>,
+    pub cpu_per_million_livenames_over_baseline: Option<f64>,
+    pub cpu_per_million_livenames_over_floor: Option<f64>,
+    pub cpu_per_million_baseline_over_floor: Option<f64>,
+    pub latency_p50_livenames_over_baseline: Option<f64>,
+    pub latency_p99_livenames_over_baseline: Option<f64>,
+    pub latency_p99_livenames_over_floor: Option<f64>,
+}
+
+impl Ratios {
+    /// The ratios of `livenames`' figures to the `baseline`'s and the `floor`'s.
+    pub fn of(livenames: &load::Report, baseline: &load::Report, floor: &floor::Report) -> Self {
+        let rss = |report: &load::Report| server(report, |s| s.rss_growth_per_subscriber_bytes);
+        let cpu = |report: &load::Report| server(report, |s| s.cpu_secs_per_million_deliveries);
+        let p50 = |report: &load::Report| latency(&report.received.latency_ms, |l| l.p50);
+        let p99 = |report: &load::Report| latency(&report.received.latency_ms, |l| l.p99);
+        let floor_cpu = Some(floor.cpu_secs_per_million_writes);
+        Self {
+            rss_growth_per_subscriber_livenames_over_baseline: ratio(rss(livenames), rss(baseline)),
+            cpu_per_million_livenames_over_baseline: ratio(cpu(livenames), cpu(baseline)),
+            cpu_per_million_livenames_over_floor: ratio(cpu(livenames), floor_cpu),
+            cpu_per_million_baseline_over_floor: ratio(cpu(baseline), floor_cpu),
+            latency_p50_livenames_over_baseline: ratio(p50(livenames), p50(baseline)),
+            latency_p99_livenames_over_baseline: ratio(p99(livenames), p99(baseline)),
+            latency_p99_livenames_over_floor: ratio(
+                p99(livenames),
+                latency(&floor.latency_ms, |l| l.p99),
+            ),
+        }
     }
-    std::fs::create_dir_all(log_dir)
-        .map_err(|err| Error::Io(format!("creating --log-dir {}: {err}", log_dir.display())))
 }
 
-/// The livenames server on a free loopback port, allowed more streams than the run opens.
-pub(crate) fn livenames_command(server_path: &Path, workload: &Workload) -> Command {
-    let mut server = command(server_path);
-    let max_connections = (workload.subscribers + 1000).max(10_000);
-    server.args(["--addr", "127.0.0.1:0", "--interval-ms", &workload.interval_ms.to_string()]);
-    server.args(["--max-connections", &max_connections.to_string()]);
-    server
+/// A figure of the server's cost, when the report has one.
+fn server(report: &load::Report, figure: fn(&load::ServerCost) -> Option<f64>) -> Option<f64> {
+    report.server.as_ref().and_then(figure)
 }
 
-/// This program's `baseline` on a free loopback port.
-fn baseline_command(options: &Options) -> Result<Command, Error> {
-    let exe =
-        std::env::current_exe().map_err(|err| Error::Io(format!("finding this program: {err}")))?;
-    let mut server = command(exe);
-    server.args([
-        "baseline",
-        "--addr",
-        "127.0.0.1:0",
-        "--interval-ms",
-        &options.workload.interval_ms.to_string(),
-    ]);
-    Ok(server)
+/// A latency figure, when there is a latency.
+fn latency(latency: &Option<Latency>, figure: fn(&Latency) -> f64) -> Option<f64> {
+    latency.as_ref().map(figure)
+}
+
+/// `numerator / denominator`, when both are known and the denominator is not zero.
+fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
+    match (numerator, denominator) {
+        (Some(n), Some(d)) if d != 0.0 => Some(n / d),
+        _ => None,
+    }
+}
+
+/// Runs livenames, the baseline and the floor, and returns every report with the ratios.
+pub fn run(options: &Options) -> Result<Report, Error> {
+    options.servers.check()?;
+    let load_before = procfs::load_average()?;
+    let workload = &options.workload;
+    let livenames = options.servers.livenames(workload.subscribers, workload.interval_ms);
+    let livenames = measure_server("livenames", livenames, options)?;
+    let baseline = servers::baseline(workload.interval_ms)?;
+    let baseline = measure_server("baseline", baseline, options)?;
+    let floor = floor::run(&floor_options(workload, &livenames))?;
+    Ok(Report {
+        subscribers: workload.subscribers,
+        interval_ms: workload.interval_ms,
+        duration_secs: workload.duration_secs,
+        load_average_before: load_before,
+        load_average_after: procfs::load_average()?,
+        ratios: Ratios::of(&livenames, &baseline, &floor),
+        livenames,
+        baseline,
+        floor,
+    })
 }
 
 /// Starts one server, loads it, stops it, and returns the load report.
-fn measure_server(name: &str, server: Command, options: &Options) -> Result<Value, Error> {
-    let (running, url) = start_server(name, server, &options.log_dir)?;
-    let report = run_load(&load_options(options, format!("{url}/sse"), running.pid()))?;
-    drop(running);
+fn measure_server(name: &str, server: Command, options: &Options) -> Result<load::Report, Error> {
+    let server = options.servers.start(name, server)?;
+    let load = load::Options {
+        url: server.sse_url(),
+        subscribers: options.workload.subscribers,
+        duration_secs: options.workload.duration_secs,
+        server_pid: Some(server.pid()),
+        drain_secs: 2,
+        client: options.client.clone(),
+    };
+    let report = run_load(&load)?;
+    drop(server);
     Ok(report)
 }
 
-/// Starts `server`, logging to `<log_dir>/<name>.log`, and returns it with its base URL
-/// once it listens.
-pub(crate) fn start_server(
-    name: &str,
-    mut server: Command,
-    log_dir: &Path,
-) -> Result<(Running, String), Error> {
-    let log_path = log_dir.join(format!("{name}.log"));
-    let log = File::create(&log_path)
-        .map_err(|err| Error::Io(format!("creating {}: {err}", log_path.display())))?;
-    let log_err = log.try_clone().map_err(|err| Error::Io(err.to_string()))?;
-    server.stdout(log).stderr(log_err).stdin(Stdio::null());
-    let mut running = Running::spawn(name, &mut server)?;
-    let url = wait_for_url(&mut running, &log_path)?;
-    eprintln!("sse-load: {name} (pid {}) at {url}, log {}", running.pid(), log_path.display());
-    Ok((running, url))
-}
-
-/// The server's URL, from the line it logs once listening.
-fn wait_for_url(server: &mut Running, log: &Path) -> Result<String, Error> {
-    let started = Instant::now();
-    while started.elapsed() < START_PATIENCE {
-        let text = std::fs::read_to_string(log).unwrap_or_default();
-        if let Some(url) = listening_url(&text) {
-            return Ok(url);
-        }
-        if let Some(exit) = server.exited() {
-            return Err(Error::Io(format!("{exit} before listening; see {}", log.display())));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Err(Error::Io(format!("no `{LISTENING}` line in {} after {START_PATIENCE:?}", log.display())))
-}
-
-/// `http://host:port` from the first line that announces it.
-fn listening_url(log: &str) -> Option<String> {
-    let start = log.find(LISTENING)?;
-    let rest = &log[start + LISTENING.len()..];
-    let end = rest.find(|c: char| c.is_whitespace())?;
-    Some(format!("http://{}", &rest[..end]))
-}
-
-fn load_options(options: &Options, url: String, server_pid: u32) -> load::Options {
-    load::Options {
-        url,
-        subscribers: options.workload.subscribers,
-        duration_secs: options.workload.duration_secs,
-        ramp_per_sec: options.ramp_per_sec,
-        server_pid: Some(server_pid),
-        source_addrs: options.source_addrs,
-        settle_secs: 2,
-        drain_secs: 2,
-        connect_timeout_secs: 10,
-        threads: options.threads,
-    }
-}
-
-/// Runs `load` as a child process (its own open-files budget and watchdog) and reads its JSON.
-fn run_load(options: &load::Options) -> Result<Value, Error> {
-    let exe =
-        std::env::current_exe().map_err(|err| Error::Io(format!("finding this program: {err}")))?;
-    let output = command(exe)
+/// Runs `load` as a child process (its own open-files budget and watchdog) and reads its
+/// report.
+fn run_load(options: &load::Options) -> Result<load::Report, Error> {
+    let output = this_program()?
         .args(options.to_args())
         .stderr(Stdio::inherit())
         .output()
@@ -175,43 +141,17 @@ fn run_load(options: &load::Options) -> Result<Value, Error> {
         return Err(Error::Io(format!("load against {} failed: {}", options.url, output.status)));
     }
     serde_json::from_slice(&output.stdout)
-        .map_err(|err| Error::Io(format!("reading load's JSON: {err}")))
+        .map_err(|err| Error::Io(format!("reading load's report: {err}")))
 }
 
 /// The floor at the same size and rate, with livenames' mean bytes per event (500 if
 /// unknown), one writer thread per core as livenames has.
-fn floor_options(options: &Options, livenames: &Value) -> floor::Options {
-    let bytes = livenames.pointer("/fan_out/mean_event_bytes").and_then(Value::as_f64);
+fn floor_options(workload: &Workload, livenames: &load::Report) -> floor::Options {
+    let bytes = livenames.received.fan_out.as_ref().map(|fan_out| fan_out.mean_event_bytes);
     floor::Options {
-        workload: options.workload.clone(),
+        workload: workload.clone(),
         bytes: bytes.map_or(500, |bytes| bytes.round() as u64).max(floor::MIN_BYTES),
         writer_threads: None,
-    }
-}
-
-/// livenames against the baseline and the floor, in the terms of the targets.
-fn ratios(livenames: &Value, baseline: &Value, floor: &Value) -> Value {
-    let figure = |report: &Value, pointer: &str| report.pointer(pointer).and_then(Value::as_f64);
-    let versus_baseline =
-        |pointer: &str| ratio_of(figure(livenames, pointer), figure(baseline, pointer));
-    let cpu = "/server/cpu_secs_per_million_deliveries";
-    let floor_cpu = figure(floor, "/cpu_secs_per_million_writes");
-    json!({
-        "rss_growth_per_subscriber_livenames_over_baseline": versus_baseline("/server/rss_growth_per_subscriber_bytes"),
-        "cpu_per_million_livenames_over_baseline": versus_baseline(cpu),
-        "cpu_per_million_livenames_over_floor": ratio_of(figure(livenames, cpu), floor_cpu),
-        "cpu_per_million_baseline_over_floor": ratio_of(figure(baseline, cpu), floor_cpu),
-        "latency_p50_livenames_over_baseline": versus_baseline("/latency_ms/p50"),
-        "latency_p99_livenames_over_baseline": versus_baseline("/latency_ms/p99"),
-        "latency_p99_livenames_over_floor": ratio_of(figure(livenames, "/latency_ms/p99"), figure(floor, "/latency_ms/p99")),
-    })
-}
-
-/// `numerator / denominator`, when both are known and the denominator is not zero.
-fn ratio_of(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
-    match (numerator, denominator) {
-        (Some(n), Some(d)) if d != 0.0 => Some(n / d),
-        _ => None,
     }
 }
 
@@ -219,23 +159,80 @@ fn ratio_of(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn finds_the_url_in_either_servers_log() {
-        let livenames =
-            "2026-11-24T10:00:00.000Z  INFO server: listening on http://127.0.0.1:41234\n";
-        assert_eq!(listening_url(livenames).as_deref(), Some("http://127.0.0.1:41234"));
-        assert_eq!(
-            listening_url("listening on http://127.0.0.1:5\n").as_deref(),
-            Some("http://127.0.0.1:5")
-        );
-        assert_eq!(listening_url("starting\n"), None);
-        assert_eq!(listening_url("listening on http://127.0.0.1:5"), None, "line not complete yet");
+    /// A load report as `load` prints it, with the figures the ratios read.
+    fn load_report(rss_growth: f64, cpu: Option<f64>, p50: f64, p99: f64) -> load::Report {
+        let text = serde_json::json!({
+            "url": "http://127.0.0.1:9/sse", "subscribers_requested": 10, "ramp_secs": 0.1,
+            "window_secs": 3.0, "connected": 10, "failed": 0, "streams_ended": 0,
+            "reasons": {}, "data_events_received": 40, "named_events_received": {"ping": 1},
+            "comments_received": 0, "unreadable_events": 0,
+            "fan_out": {
+                "subscribers_at_window_start": 10, "streams_ended_since_window_start": 0,
+                "events": 3, "events_missing_between_first_and_last": 0,
+                "events_received_by_all": 3, "min_receivers": 10, "max_receivers": 10,
+                "deliveries": 30, "mean_event_bytes": 425.4
+            },
+            "latency_ms": {"count": 30, "p50": p50, "p90": p99, "p99": p99, "max": p99},
+            "deliveries_per_sec": 10.0,
+            "server": {
+                "pid": 42, "rss_before_bytes": 1000, "rss_connected_bytes": 2000,
+                "rss_after_window_bytes": 2000, "open_files": [10, 20, 10],
+                "rss_after_leaving_bytes": 1100, "rss_after_leaving_over_before": 1.1,
+                "rss_growth_per_subscriber_bytes": rss_growth, "cpu_secs_in_window": 0.5,
+                "cpu_secs_per_million_deliveries": cpu
+            },
+            "load_tool": {"threads": 1, "cpu_secs": 1.0, "cpu_secs_in_window": 0.2, "max_rss_bytes": 1}
+        });
+        serde_json::from_value(text).expect("a report as load prints it reads back")
+    }
+
+    fn floor_report(cpu: f64, p99: f64) -> floor::Report {
+        let latency = Latency { count: 30, p50: p99, p90: p99, p99, max: p99 };
+        floor::Report {
+            subscribers: 10,
+            interval_ms: 100,
+            bytes: 425,
+            writer_threads: 2,
+            writes: 300,
+            writer_cpu_secs: cpu * 300.0 / 1e6,
+            cpu_secs_per_million_writes: cpu,
+            max_round_delay_ms: 0.1,
+            latency_ms: Some(latency),
+        }
     }
 
     #[test]
-    fn ratios_need_both_figures() {
-        assert_eq!(ratio_of(Some(3.0), Some(2.0)), Some(1.5));
-        assert_eq!(ratio_of(Some(3.0), Some(0.0)), None);
-        assert_eq!(ratio_of(None, Some(2.0)), None);
+    fn ratios_come_from_the_reports_figures() {
+        let livenames = load_report(500.0, Some(30.0), 2.0, 8.0);
+        let baseline = load_report(20_000.0, Some(40.0), 4.0, 16.0);
+        let ratios = Ratios::of(&livenames, &baseline, &floor_report(20.0, 4.0));
+        assert_eq!(
+            ratios,
+            Ratios {
+                rss_growth_per_subscriber_livenames_over_baseline: Some(0.025),
+                cpu_per_million_livenames_over_baseline: Some(0.75),
+                cpu_per_million_livenames_over_floor: Some(1.5),
+                cpu_per_million_baseline_over_floor: Some(2.0),
+                latency_p50_livenames_over_baseline: Some(0.5),
+                latency_p99_livenames_over_baseline: Some(0.5),
+                latency_p99_livenames_over_floor: Some(2.0),
+            }
+        );
+        let workload = Workload { subscribers: 10, interval_ms: 100, duration_secs: 3 };
+        let floor = floor_options(&workload, &livenames);
+        assert_eq!(floor.bytes, 425, "livenames' mean bytes per event, rounded");
+    }
+
+    #[test]
+    fn a_missing_figure_or_a_zero_gives_no_ratio() {
+        let livenames = load_report(500.0, None, 2.0, 8.0);
+        let mut baseline = load_report(0.0, Some(40.0), 4.0, 16.0);
+        baseline.received.latency_ms = None;
+        let ratios = Ratios::of(&livenames, &baseline, &floor_report(0.0, 4.0));
+        assert_eq!(ratios.rss_growth_per_subscriber_livenames_over_baseline, None);
+        assert_eq!(ratios.cpu_per_million_livenames_over_baseline, None);
+        assert_eq!(ratios.cpu_per_million_baseline_over_floor, None);
+        assert_eq!(ratios.latency_p99_livenames_over_baseline, None);
+        assert_eq!(ratios.latency_p99_livenames_over_floor, Some(2.0));
     }
 }

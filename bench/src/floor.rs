@@ -6,9 +6,9 @@
 //! carries the time its round started, and the readers report how long after it arrived:
 //! the latency no server can go below either.
 
-use crate::child::{Running, command};
-use crate::tally::Latency;
-use crate::target::source_addr;
+use crate::child::{Running, this_program};
+use crate::client::tally::{self, Latency};
+use crate::client::target::source_addr;
 use crate::{Error, Workload, procfs};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -23,8 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 /// Loopback source addresses the readers connect from: 8 × ~28k ephemeral ports.
 const READER_SOURCE_ADDRS: usize = 8;
-/// Open files kept for what is not a socket.
-const SPARE_FILES: u64 = 64;
 /// Where a write's send time sits: after `data: `, as microseconds since the Unix epoch.
 const STAMP_AT: usize = 6;
 const STAMP_DIGITS: usize = 16;
@@ -86,11 +84,10 @@ struct Rounds {
 /// Opens the sockets, writes for `--duration-secs`, and reports the writers' CPU time and
 /// the readers' latency.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    crate::open_files_for(options.workload.subscribers + SPARE_FILES, "--subscribers")?;
+    crate::open_files_for(options.workload.subscribers, "--subscribers")?;
     let listener = TcpListener::bind("127.0.0.1:0").map_err(io("binding a loopback listener"))?;
     let addr = listener.local_addr().map_err(io("reading the listener's address"))?;
-    let exe = std::env::current_exe().map_err(io("finding this program"))?;
-    let mut drain = command(exe);
+    let mut drain = this_program()?;
     drain.args(["drain", "--addr", &addr.to_string(), "--connections"]);
     drain.arg(options.workload.subscribers.to_string());
     drain.args(["--bytes", &options.bytes.to_string()]).stdout(Stdio::piped());
@@ -283,12 +280,12 @@ pub fn drain(options: &DrainOptions) -> Result<(), Error> {
     if !options.addr.ip().is_loopback() {
         return Err(Error::Flag { flag: "--addr", why: "must be on loopback".into() });
     }
-    crate::open_files_for(options.connections + SPARE_FILES, "--connections")?;
+    crate::open_files_for(options.connections, "--connections")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(io("starting the runtime"))?;
-    let latency_us = crate::tally::latency_histogram();
+    let latency_us = tally::latency_histogram();
     let latency_us = Arc::new(Mutex::new(latency_us));
     runtime.block_on(async {
         let mut readers = tokio::task::JoinSet::new();

@@ -1,31 +1,35 @@
-//! SSE fan-out benchmarks for livenames, all run from one binary, `sse-load`:
+//! SSE fan-out benchmarks for livenames, all run from one binary, `sse-load`. Each command
+//! is a leaf over two shared bottoms: the subscribers' side ([`client`]) and the servers'
+//! side ([`servers`]).
 //!
 //! ```text
-//! load ──► GET /sse × N ──► livenames or baseline      floor: write() × N, nothing else
-//!                 └──── compare runs all three and prints the ratios
-//! soak ──► GET /sse × N, some replaced every second for minutes ──► livenames (or any)
+//! leaf       what it stands on
+//! load       client (subscribers, ramp, tally), servers::usage
+//! soak       client, servers (starts livenames, reads its usage)
+//! compare    servers (starts livenames, then the baseline), load (as a child), floor
+//! floor      its own sockets and readers (a child); client::tally for the latency
+//! baseline   axum alone: the plain server compare measures livenames against
 //! ```
 //! - [`load`]: N loopback subscribers, fan-out completeness, latency, the server's RSS and CPU.
-//! - [`tally`]: what the subscribers received, counted per event id.
-//! - [`sse`]: the incremental event-stream parser the subscribers read with.
-//! - [`baseline`]: a plain axum SSE server (`broadcast` → `BroadcastStream` → `Sse`).
-//! - [`floor`]: the same bytes written to as many sockets with blocking `write()`.
-//! - [`compare`]: starts both servers, runs `load` on each and `floor`, prints ratios.
 //! - [`soak`]: N subscribers joining and leaving for minutes; event order per connection
 //!   and the server's RSS before, during and after.
-//! - [`target`], [`procfs`], [`child`]: the loopback-only URL check, `/proc` readings, and
-//!   child processes that never outlive the run.
+//! - [`floor`]: the same bytes written to as many sockets with blocking `write()`.
+//! - [`compare`]: starts both servers, runs `load` on each and `floor`, prints the ratios.
+//! - [`baseline`]: a plain axum SSE server (`broadcast` → `BroadcastStream` → `Sse`).
+//! - [`client`]: the client flags every command shares, one subscriber, the ramp, the SSE
+//!   parser, the tally, the loopback-only target.
+//! - [`servers`]: launching a server, waiting until it listens, its usage while loaded.
+//! - [`procfs`], [`child`]: `/proc` readings, and child processes that never outlive the run.
 
 pub mod baseline;
 pub mod child;
+pub mod client;
 pub mod compare;
 pub mod floor;
 pub mod load;
 pub mod procfs;
+pub mod servers;
 pub mod soak;
-pub mod sse;
-pub mod tally;
-pub mod target;
 
 /// How many subscribers, how often an event, for how long: the shape of a run, shared by
 /// `floor` and `compare` so that both measure the same thing.
@@ -51,20 +55,19 @@ pub enum Error {
     /// A system call, file or child process failed.
     #[error("{0}")]
     Io(String),
+    /// The open-files limit could not be read or raised.
+    #[error(transparent)]
+    OpenFiles(#[from] open_files::Error),
 }
 
-/// Raises this process's soft open-files limit to the hard limit; returns the new limit.
-pub fn raise_open_files_limit() -> Result<u64, Error> {
-    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)
-        .map_err(|err| Error::Io(format!("reading the open-files limit: {err}")))?;
-    rlimit::increase_nofile_limit(hard)
-        .map_err(|err| Error::Io(format!("raising the open-files limit: {err}")))
-}
+/// Open files kept for what is not a socket: stdio, the runtime, `/proc` reads.
+const SPARE_FILES: u64 = 64;
 
-/// Raises the open-files limit and fails, naming `flag`, when `needed` descriptors would
-/// not fit under it.
-pub fn open_files_for(needed: u64, flag: &'static str) -> Result<(), Error> {
-    let limit = raise_open_files_limit()?;
+/// Raises the open-files limit and fails, naming `flag`, when `sockets` and the files any
+/// process needs besides would not fit under it.
+pub fn open_files_for(sockets: u64, flag: &'static str) -> Result<(), Error> {
+    let limit = open_files::raise()?.now;
+    let needed = sockets + SPARE_FILES;
     if needed > limit {
         let why = format!("needs {needed} open files, over this process's limit of {limit}");
         return Err(Error::Flag { flag, why });

@@ -69,3 +69,25 @@ export function consecutive(entries: LogEntry[]): { ok: boolean; indices: number
   const ok = indices.every((index, i) => i === 0 || index === indices[i - 1] + 1);
   return { ok, indices };
 }
+
+/**
+ * Successive events in `entries` that do not follow each other (same run, next index) with no
+ * gap entry between them: events lost without the log saying so. Empty when every event the
+ * page missed was replayed or marked.
+ */
+export function silentHoles(entries: LogEntry[]): string[] {
+  const holes: string[] = [];
+  let previous: string | undefined;
+  for (const entry of entries) {
+    if (entry.kind === 'gap') {
+      previous = undefined;
+      continue;
+    }
+    if (previous !== undefined) {
+      const [before, after] = [parseId(previous), parseId(entry.id)];
+      if (before.epoch !== after.epoch || after.index !== before.index + 1) holes.push(`${previous} → ${entry.id}`);
+    }
+    previous = entry.id;
+  }
+  return holes;
+}

@@ -1,10 +1,14 @@
 // Test harness: runs the release `server` binary on an ephemeral port, one instance per test,
-// and stops it again. Only processes started here are ever signalled, and only by their PID.
+// and stops it again; for tests through a proxy, also restartable instances on ports of their
+// own, nginx (./nginx.ts) and redis-server (./redis.ts). Only processes started here are ever
+// signalled, and only by their PID (./process.ts).
 
-import { test as base } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { test as base, type TestInfo } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { startNginx, type Nginx } from './nginx';
+import { freePort, launch, type Child } from './process';
+import { startRedis, type Redis } from './redis';
 
 /** The repository root (the folder holding Cargo.toml); the server runs with it as cwd. */
 export const REPO_ROOT = path.resolve(__dirname, '..', '..');
@@ -15,37 +19,17 @@ export const SITE_JS = path.join(REPO_ROOT, 'target', 'site', 'pkg', 'livenames.
 export const DEFAULT_INTERVAL_MS = 300;
 
 const START_TIMEOUT_MS = 15_000;
-const STOP_TIMEOUT_MS = 5_000;
-const KILL_TIMEOUT_MS = 2_000;
 const LISTENING = /listening on (http:\/\/127\.0\.0\.1:\d+)/;
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 export interface Server {
   /** `http://127.0.0.1:PORT`, without a trailing slash. */
   url: string;
-  proc: ChildProcess;
+  proc: Child['proc'];
   /** Everything the server printed so far (stdout and stderr), for diagnostics. */
   output(): string;
   /** SIGTERM, then SIGKILL if it has not exited in time; resolves once it has exited. Idempotent. */
   stop(): Promise<void>;
-}
-
-/** Servers still running, so a dying worker does not leave them behind. */
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const proc of running) {
-    if (proc.pid !== undefined && hasNotExited(proc)) {
-      try {
-        process.kill(proc.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-  }
-});
-
-function hasNotExited(proc: ChildProcess): boolean {
-  return proc.exitCode === null && proc.signalCode === null;
 }
 
 /** Throws a message that says what to do when the build output is not there. */
@@ -72,22 +56,6 @@ function serverEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Resolves once `proc` has exited, or after `ms` with false. */
-function exited(proc: ChildProcess, ms: number): Promise<boolean> {
-  if (!hasNotExited(proc)) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      proc.off('exit', onExit);
-      resolve(false);
-    }, ms);
-    const onExit = () => {
-      clearTimeout(timer);
-      resolve(true);
-    };
-    proc.once('exit', onExit);
-  });
-}
-
 /** A server binary other than the release build in target/, as a deployment runs it. */
 export interface Deployed {
   /** The server binary. */
@@ -105,51 +73,22 @@ export interface Deployed {
  */
 export async function startServer(args: string[] = [], deployed?: Deployed): Promise<Server> {
   if (!deployed) assertBuilt();
-  const bin = deployed?.bin ?? SERVER_BIN;
   const fullArgs = args.includes('--addr') ? args : ['--addr', '127.0.0.1:0', ...args];
-  const proc = spawn(bin, fullArgs, {
+  const child = launch(deployed?.bin ?? SERVER_BIN, fullArgs, {
     cwd: deployed?.cwd ?? REPO_ROOT,
     env: { ...serverEnv(), ...deployed?.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  running.add(proc);
-  proc.once('exit', () => running.delete(proc));
-
-  // Both pipes are read for the whole life of the process, so the server never blocks on them.
-  let log = '';
-  const append = (chunk: Buffer) => {
-    log += chunk.toString('utf8');
-  };
-  proc.stdout?.on('data', append);
-  proc.stderr?.on('data', append);
-  const output = () => log;
-  const describe = () =>
-    `\`${bin} ${fullArgs.join(' ')}\` (pid ${proc.pid ?? 'none'}) printed:\n${log || '(nothing)'}`;
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      if (proc.pid === undefined || !hasNotExited(proc)) return;
-      proc.kill('SIGTERM');
-      if (await exited(proc, STOP_TIMEOUT_MS)) return;
-      proc.kill('SIGKILL');
-      if (!(await exited(proc, KILL_TIMEOUT_MS))) {
-        throw new Error(`server did not exit after SIGKILL; ${describe()}`);
-      }
-    })();
-    return stopping;
-  };
+  const { proc } = child;
 
   const url = await new Promise<string>((resolve, reject) => {
     let pending = '';
     const timer = setTimeout(() => {
-      finish(new Error(`no \`listening on http://…\` line within ${START_TIMEOUT_MS} ms; ${describe()}`));
+      finish(new Error(`no \`listening on http://…\` line within ${START_TIMEOUT_MS} ms; ${child.describe()}`));
     }, START_TIMEOUT_MS);
     const finish = (result: string | Error) => {
       clearTimeout(timer);
       proc.stdout?.off('data', onStdout);
       proc.off('exit', onExit);
-      proc.off('error', onError);
       if (typeof result === 'string') resolve(result);
       else reject(result);
     };
@@ -163,17 +102,62 @@ export async function startServer(args: string[] = [], deployed?: Deployed): Pro
       }
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
-      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; ${describe()}`));
-    const onError = (err: Error) => finish(new Error(`cannot start the server: ${err.message}; ${describe()}`));
+      finish(new Error(`server exited (code ${code}, signal ${signal}) before listening; ${child.describe()}`));
     proc.stdout?.on('data', onStdout);
     proc.once('exit', onExit);
-    proc.once('error', onError);
   }).catch(async (err: unknown) => {
-    await stop().catch(() => undefined);
+    await child.stop().catch(() => undefined);
     throw err;
   });
 
-  return { url, proc, output, stop };
+  return { url, proc, output: child.output, stop: child.stop };
+}
+
+/**
+ * A server on a port of its own that can be stopped and started again on that port, as a
+ * deployment restarts an instance behind a proxy that names it by address.
+ */
+export interface Instance {
+  /** `127.0.0.1:PORT`, as a proxy's configuration names it. */
+  addr: string;
+  /** `http://127.0.0.1:PORT`. */
+  url: string;
+  /** The process running now, or the last one. */
+  current(): Server;
+  /** Stops the process (SIGTERM, as a deployment does) and waits until it has exited. */
+  stop(): Promise<void>;
+  /** Starts a new process on the same port with the same flags; resolves once it listens. */
+  start(): Promise<void>;
+}
+
+/** Anything a test starts that has to be stopped after it. */
+interface Stoppable {
+  output(): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A fixture that hands the test `start`, stops everything it started after the test, and
+ * attaches what each printed to a failed test's report as `<label> N output`.
+ */
+function starter<Args extends unknown[], T extends Stoppable>(label: string, start: (...args: Args) => Promise<T>) {
+  return async ({}, use: (start: (...args: Args) => Promise<T>) => Promise<void>, testInfo: TestInfo) => {
+    const started: T[] = [];
+    try {
+      await use(async (...args: Args) => {
+        const thing = await start(...args);
+        started.push(thing);
+        return thing;
+      });
+    } finally {
+      await Promise.all(started.map((thing) => thing.stop()));
+      if (testInfo.status !== testInfo.expectedStatus) {
+        for (const [i, thing] of started.entries()) {
+          await testInfo.attach(`${label} ${i + 1} output`, { body: thing.output(), contentType: 'text/plain' });
+        }
+      }
+    }
+  };
 }
 
 type Fixtures = {
@@ -183,6 +167,12 @@ type Fixtures = {
   server: Server;
   /** Starts further servers with custom flags (and binary); each is stopped after the test. */
   startServer: (args?: string[], deployed?: Deployed) => Promise<Server>;
+  /** Starts a restartable server on a free port of its own; every process is stopped after the test. */
+  startInstance: (args?: string[]) => Promise<Instance>;
+  /** Starts nginx with the README's configuration in front of `upstreams` (`host:port`). */
+  startNginx: (upstreams: string[]) => Promise<Nginx>;
+  /** Starts a redis-server of this test's own. */
+  startRedis: () => Promise<Redis>;
 };
 
 export const test = base.extend<Fixtures>({
@@ -204,26 +194,28 @@ export const test = base.extend<Fixtures>({
     await use(server.url);
   },
 
-  startServer: async ({}, use, testInfo) => {
-    const started: Server[] = [];
-    try {
-      await use(async (args = [], deployed?: Deployed) => {
-        const server = await startServer(args, deployed);
-        started.push(server);
-        return server;
-      });
-    } finally {
-      await Promise.all(started.map((server) => server.stop()));
-      if (testInfo.status !== testInfo.expectedStatus) {
-        for (const [i, server] of started.entries()) {
-          await testInfo.attach(`extra server ${i + 1} output`, {
-            body: server.output(),
-            contentType: 'text/plain',
-          });
-        }
-      }
-    }
+  startServer: starter('extra server', startServer),
+
+  startInstance: async ({ startServer }, use) => {
+    await use(async (args = []) => {
+      const addr = `127.0.0.1:${await freePort()}`;
+      const start = () => startServer(['--addr', addr, ...args]);
+      let server = await start();
+      return {
+        addr,
+        url: `http://${addr}`,
+        current: () => server,
+        stop: () => server.stop(),
+        async start() {
+          server = await start();
+        },
+      };
+    });
   },
+
+  startNginx: starter('nginx', startNginx),
+
+  startRedis: starter('redis', startRedis),
 });
 
 export { expect } from '@playwright/test';

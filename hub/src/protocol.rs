@@ -47,6 +47,22 @@ impl FromStr for EventId {
     }
 }
 
+/// Written as its text form, `<epoch>-<index>`, so ids read the same in JSON as on the wire.
+#[cfg(feature = "serde")]
+impl serde::Serialize for EventId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for EventId {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 fn parse_digits(s: &str) -> Result<u64, InvalidEventId> {
     if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(InvalidEventId);
@@ -92,6 +108,16 @@ mod tests {
         ] {
             assert_eq!(bad.parse::<EventId>(), Err(InvalidEventId), "{bad:?}");
         }
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_reads_and_writes_the_text_form() {
+        let id = EventId { epoch: 17, index: 4 };
+        assert_eq!(serde_json::to_string(&id).unwrap(), r#""17-4""#);
+        assert_eq!(serde_json::from_str::<EventId>(r#""17-4""#).unwrap(), id);
+        let bad = serde_json::from_str::<EventId>(r#""17""#).unwrap_err().to_string();
+        assert!(bad.contains("two whole numbers"), "{bad}");
     }
 
     proptest! {

@@ -3,8 +3,10 @@
 
 use crate::layers::AllowedOrigin;
 use clap::Parser;
+use clap::builder::TypedValueParser;
 use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
+use std::ops::RangeFrom;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,21 +20,35 @@ pub struct Config {
 
     /// Milliseconds between two events on the stream (at least 1).
     #[arg(
-        long,
+        long = "interval-ms",
         env = "LIVENAMES_INTERVAL_MS",
         value_name = "MS",
-        default_value_t = 3000,
-        value_parser = clap::value_parser!(u64).range(1..)
+        default_value = "3000",
+        value_parser = millis(1..)
     )]
-    pub interval_ms: u64,
+    pub interval: Duration,
 
     /// `retry:` sent with every event: milliseconds a browser waits before reconnecting.
-    #[arg(long, env = "LIVENAMES_RETRY_MS", value_name = "MS", default_value_t = 10_000)]
-    pub retry_ms: u64,
+    #[arg(
+        long = "retry-ms",
+        env = "LIVENAMES_RETRY_MS",
+        value_name = "MS",
+        default_value = "10000",
+        value_parser = millis(0..)
+    )]
+    pub retry: Duration,
 
     /// End the stream after this many events with `event: close` (0 = endless).
-    #[arg(long, env = "LIVENAMES_MAX_EVENTS", value_name = "N", default_value_t = 0)]
-    pub max_events: u64,
+    // Spelled `::std::option::Option` so that clap reads it as one value that defaults to
+    // `0` (= `None`), not as a flag that may be left out.
+    #[arg(
+        long,
+        env = "LIVENAMES_MAX_EVENTS",
+        value_name = "N",
+        default_value = "0",
+        value_parser = clap::value_parser!(u64).map(NonZeroU64::new)
+    )]
+    pub max_events: ::std::option::Option<NonZeroU64>,
 
     /// Events kept for browsers that resume with `Last-Event-ID` (at least 1).
     #[arg(
@@ -45,13 +61,13 @@ pub struct Config {
 
     /// Seconds a stream may stay silent before a `ping` heartbeat event (at least 1).
     #[arg(
-        long,
+        long = "keepalive-secs",
         env = "LIVENAMES_KEEPALIVE_SECS",
         value_name = "SECS",
-        default_value_t = 15,
-        value_parser = clap::value_parser!(u64).range(1..)
+        default_value = "15",
+        value_parser = secs(1..)
     )]
-    pub keepalive_secs: u64,
+    pub keepalive: Duration,
 
     /// Folder holding the built site: `pkg/` with the WASM, JS and CSS.
     #[arg(long, env = "LEPTOS_SITE_ROOT", value_name = "DIR", default_value = "target/site")]
@@ -71,17 +87,23 @@ pub struct Config {
     /// Seconds a write to a client may make no progress before its connection is closed: a
     /// subscriber that stops reading must not hold a connection and its buffers (at least 1).
     #[arg(
-        long,
+        long = "stall-timeout-secs",
         env = "LIVENAMES_STALL_TIMEOUT_SECS",
         value_name = "SECS",
-        default_value_t = 30,
-        value_parser = clap::value_parser!(u64).range(1..)
+        default_value = "30",
+        value_parser = secs(1..)
     )]
-    pub stall_timeout_secs: u64,
+    pub stall_timeout: Duration,
 
     /// Seconds to wait for open connections after SIGINT/SIGTERM before exiting anyway.
-    #[arg(long, env = "LIVENAMES_SHUTDOWN_TIMEOUT_SECS", value_name = "SECS", default_value_t = 5)]
-    pub shutdown_timeout_secs: u64,
+    #[arg(
+        long = "shutdown-timeout-secs",
+        env = "LIVENAMES_SHUTDOWN_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value = "5",
+        value_parser = secs(0..)
+    )]
+    pub shutdown_timeout: Duration,
 
     /// An origin whose pages may read this server cross-origin (GET only), like
     /// `https://example.com`; repeat it, or separate origins with commas. None: same origin only.
@@ -111,13 +133,23 @@ pub struct Config {
     /// Milliseconds the publishing instance's lease in Redis lasts unless renewed; another
     /// instance takes over within twice this after the publisher dies (at least 100).
     #[arg(
-        long,
+        long = "lease-ms",
         env = "LIVENAMES_LEASE_MS",
         value_name = "MS",
-        default_value_t = 3000,
-        value_parser = clap::value_parser!(u64).range(100..)
+        default_value = "3000",
+        value_parser = millis(100..)
     )]
-    pub lease_ms: u64,
+    pub lease: Duration,
+}
+
+/// Whole milliseconds in `range`, as a `Duration`; clap's own range check words the errors.
+fn millis(range: RangeFrom<u64>) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64).range(range).map(Duration::from_millis)
+}
+
+/// Whole seconds in `range`, as a `Duration`; clap's own range check words the errors.
+fn secs(range: RangeFrom<u64>) -> impl TypedValueParser<Value = Duration> {
+    clap::value_parser!(u64).range(range).map(Duration::from_secs)
 }
 
 /// A key prefix: any text but the empty one.
@@ -133,43 +165,6 @@ fn redis_url(text: &str) -> Result<String, String> {
     sse_hub::RedisOptions::check_url(text).map(|()| text.to_string())
 }
 
-impl Config {
-    /// Time between two events.
-    pub fn interval(&self) -> Duration {
-        Duration::from_millis(self.interval_ms)
-    }
-
-    /// The reconnection delay browsers are told.
-    pub fn retry(&self) -> Duration {
-        Duration::from_millis(self.retry_ms)
-    }
-
-    /// Time between two heartbeats.
-    pub fn keepalive(&self) -> Duration {
-        Duration::from_secs(self.keepalive_secs)
-    }
-
-    /// How many events the stream has before it closes; `None` = endless.
-    pub fn max_events(&self) -> Option<NonZeroU64> {
-        NonZeroU64::new(self.max_events)
-    }
-
-    /// How long a write may stall before its connection is closed.
-    pub fn stall_timeout(&self) -> Duration {
-        Duration::from_secs(self.stall_timeout_secs)
-    }
-
-    /// How long the publisher's lease in Redis lasts.
-    pub fn lease(&self) -> Duration {
-        Duration::from_millis(self.lease_ms)
-    }
-
-    /// How long shutdown waits for open connections.
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout_secs)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,18 +177,18 @@ mod tests {
     #[test]
     fn defaults_follow_the_classic_example() {
         let config = parse(&[]).unwrap();
-        assert_eq!(config.interval(), Duration::from_secs(3));
-        assert_eq!(config.retry(), Duration::from_secs(10));
-        assert_eq!(config.max_events(), None);
+        assert_eq!(config.interval, Duration::from_secs(3));
+        assert_eq!(config.retry, Duration::from_secs(10));
+        assert_eq!(config.max_events, None);
         assert_eq!(config.history.get(), 1024);
-        assert_eq!(config.keepalive(), Duration::from_secs(15));
+        assert_eq!(config.keepalive, Duration::from_secs(15));
         assert_eq!(config.max_connections, 10_000);
-        assert_eq!(config.shutdown_timeout(), Duration::from_secs(5));
-        assert_eq!(config.stall_timeout(), Duration::from_secs(30));
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
+        assert_eq!(config.stall_timeout, Duration::from_secs(30));
         assert!(config.allow_origin.is_empty(), "same origin only");
         assert_eq!(config.redis_url, None, "the stream lives in this process");
         assert_eq!(config.redis_key, "livenames");
-        assert_eq!(config.lease(), Duration::from_secs(3));
+        assert_eq!(config.lease, Duration::from_secs(3));
         assert!(!config.reuse_port, "the port is this process's own");
     }
 
@@ -220,12 +215,24 @@ mod tests {
             "0",
             "--max-events",
             "3",
+            "--keepalive-secs",
+            "2",
+            "--stall-timeout-secs",
+            "4",
+            "--shutdown-timeout-secs",
+            "0",
+            "--lease-ms",
+            "150",
         ])
         .unwrap();
         assert_eq!(config.addr, "127.0.0.1:0".parse().unwrap());
-        assert_eq!(config.interval(), Duration::from_millis(50));
-        assert_eq!(config.retry(), Duration::ZERO);
-        assert_eq!(config.max_events(), NonZeroU64::new(3));
+        assert_eq!(config.interval, Duration::from_millis(50));
+        assert_eq!(config.retry, Duration::ZERO);
+        assert_eq!(config.max_events, NonZeroU64::new(3));
+        assert_eq!(config.keepalive, Duration::from_secs(2));
+        assert_eq!(config.stall_timeout, Duration::from_secs(4));
+        assert_eq!(config.shutdown_timeout, Duration::ZERO);
+        assert_eq!(config.lease, Duration::from_millis(150));
     }
 
     #[test]

@@ -112,18 +112,17 @@ fn round_to_millis(duration: Duration) -> Duration {
 /// Raises the soft limit on open files to the hard one, logs both, and warns when
 /// `max_connections` streams could not all be open at once.
 pub fn raise_open_files_limit(max_connections: u32) {
-    let (soft, hard) = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
-        Ok(limits) => limits,
-        Err(err) => return tracing::warn!("cannot read the open-files limit: {err}"),
-    };
-    let raised = match rlimit::increase_nofile_limit(hard) {
-        Ok(raised) => raised,
+    let raised = match open_files::raise() {
+        Ok(open_files::Raised { was, now, hard }) => {
+            tracing::info!(was, now, hard, "open-files limit (RLIMIT_NOFILE)");
+            now
+        }
         Err(err) => {
-            tracing::warn!(soft, hard, "cannot raise the open-files limit: {err}");
+            tracing::warn!("{err}");
+            let Some(soft) = err.soft_limit() else { return };
             soft
         }
     };
-    tracing::info!(was = soft, now = raised, hard, "open-files limit (RLIMIT_NOFILE)");
     if u64::from(max_connections) + RESERVED_FILES > raised {
         tracing::warn!(
             max_connections,
@@ -159,18 +158,5 @@ mod tests {
         assert!(slots.take().is_err(), "the body holds the slot");
         drop(body);
         assert!(slots.take().is_ok());
-    }
-
-    #[test]
-    fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
-        let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-        if hard == rlimit::INFINITY {
-            return; // no finite limit to raise to
-        }
-        // One below the hard limit, so that there is something to raise.
-        rlimit::setrlimit(rlimit::Resource::NOFILE, hard - 1, hard).unwrap();
-        raise_open_files_limit(1);
-        let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
-        assert_eq!(soft, hard);
     }
 }

@@ -8,6 +8,7 @@
 //! - [`config`]: flags and environment, parsed once at start-up.
 //! - [`names`]: the generator of the 10 names per event.
 //! - `sse_hub` (the `hub/` crate): the shared stream, its history and resume.
+//! - [`source`]: the stream a handler reads, this process's hub or the Redis-shared one.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open;
 //!   [`refusal`]: what a request beyond them is told.
 //! - [`fast_sse`]: connections whose first request is `/sse` skip hyper; [`fanout`] writes
@@ -30,6 +31,7 @@ pub mod names;
 pub mod ops;
 pub mod refusal;
 pub mod site;
+pub mod source;
 pub mod sse;
 pub mod stall;
 pub mod wire;
@@ -49,23 +51,18 @@ use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
-use sse_hub::{Hub, RedisHub, RedisOptions};
+use source::Source;
+use sse_hub::Hub;
 use stall::StallGuardListener;
 use std::future::Future;
-use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
 const OUTPUT_NAME: &str = "livenames";
-
-/// Events a subscriber may fall behind the live stream before its stream is ended (its
-/// browser then resumes from history): bounds what a reader that stalls costs.
-const SUBSCRIBER_BACKLOG: NonZeroUsize = NonZeroUsize::new(64).unwrap();
 
 /// How long shutdown waits for the generator to stop (and release its lease in Redis).
 const GENERATOR_STOP: Duration = Duration::from_secs(2);
@@ -74,9 +71,8 @@ const GENERATOR_STOP: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub struct AppState {
     pub leptos_options: LeptosOptions,
-    pub hub: Hub<NamesEvent>,
-    /// The stream shared through Redis (`--redis-url`), whose local cache `hub` is.
-    pub redis: Option<RedisHub<NamesEvent>>,
+    /// The stream: this process's hub, or the one shared through Redis (`--redis-url`).
+    pub source: Source,
     /// Sent as `retry:` with every event, jittered per connection.
     pub retry: Duration,
     /// How often the stream carries something, told to pages for dead-link detection.
@@ -107,7 +103,7 @@ impl FromRef<AppState> for LeptosOptions {
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
-    let (hub, pace, retry) = (state.hub.clone(), state.pace, state.retry);
+    let (hub, pace, retry) = (state.source.hub().clone(), state.pace, state.retry);
     let seed = move || {
         // leptos_axum provides the request's parts before calling this.
         let headers =
@@ -136,16 +132,15 @@ pub async fn serve(
     site::check(&config.site_root, OUTPUT_NAME)?;
     let addr = listener.local_addr()?;
     let stop = CancellationToken::new();
-    let (hub, redis, generator) = start_stream(&config, &stop).await?;
-    let slots = StreamSlots::new(config.max_connections, config.retry());
+    let (source, generator) = Source::start(&config, &stop).await?;
+    let slots = StreamSlots::new(config.max_connections, config.retry);
     let stalled = Counter::default();
-    let metrics = Arc::new(ops::registry(&hub, redis.as_ref(), &slots, &stalled));
+    let metrics = Arc::new(ops::registry(&source, &slots, &stalled));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
-        hub,
-        redis,
-        retry: config.retry(),
-        pace: Pace { interval: config.interval(), heartbeat: config.keepalive() },
+        source,
+        retry: config.retry,
+        pace: Pace { interval: config.interval, heartbeat: config.keepalive },
         stop: stop.clone(),
         slots,
         metrics,
@@ -153,18 +148,18 @@ pub async fn serve(
     let tasks = TaskTracker::new();
     let (handover, handed) = Handover::new();
     let slow = SlowStreams {
-        stall_timeout: config.stall_timeout(),
+        stall_timeout: config.stall_timeout,
         stalled: stalled.clone(),
         tasks: tasks.clone(),
         handover: handover.clone(),
     };
-    let writers = Arc::new(Writers::start(&state.hub, slow, &stop)?);
+    let writers = Arc::new(Writers::start(state.source.hub(), slow, &stop)?);
     let app = layers::around(router(state), &config.allow_origin);
     let fast = FastSse { app: app.clone(), writers, stop: stop.clone(), tasks, handover };
     let fast_tasks = fast.tasks.clone();
     // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
     let listener = SseSplitter::new(listener, handed, fast)?;
-    let listener = StallGuardListener::new(listener, config.stall_timeout(), stalled);
+    let listener = StallGuardListener::new(listener, config.stall_timeout, stalled);
     tracing::info!("listening on http://{addr}");
     // Peers' addresses reach the handlers, for the logs.
     let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
@@ -175,43 +170,13 @@ pub async fn serve(
         fast_tasks.wait().await;
         served
     };
-    let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout()).await;
+    let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout).await;
     // The generator ends at stop; with Redis it releases its lease, so another instance
     // takes over at once instead of after the lease expires.
     if tokio::time::timeout(GENERATOR_STOP, generator).await.is_err() {
         tracing::warn!("the generator did not stop within {GENERATOR_STOP:?}");
     }
     served
-}
-
-/// The stream and its generator: in this process, or shared through Redis with
-/// `--redis-url`, where only the instance holding the lease generates.
-async fn start_stream(
-    config: &Config,
-    stop: &CancellationToken,
-) -> std::io::Result<(Hub<NamesEvent>, Option<RedisHub<NamesEvent>>, JoinHandle<()>)> {
-    let Some(url) = &config.redis_url else {
-        let hub = Hub::new(config.history, SUBSCRIBER_BACKLOG);
-        let publish =
-            names::publish(hub.clone(), config.interval(), config.max_events(), stop.clone());
-        return Ok((hub, None, tokio::spawn(publish)));
-    };
-    let options = RedisOptions {
-        url: url.clone(),
-        key: config.redis_key.clone(),
-        lease: config.lease(),
-        history: config.history,
-        backlog: SUBSCRIBER_BACKLOG,
-        max_events: config.max_events(),
-    };
-    let redis = RedisHub::connect(options, stop.clone()).await.map_err(|err| {
-        std::io::Error::other(format!(
-            "cannot reach Redis at {url} (--redis-url / LIVENAMES_REDIS_URL): {err}"
-        ))
-    })?;
-    let make = |index| names::names_event(index, &mut rand::rng());
-    let generator = tokio::spawn(redis.clone().lead(config.interval(), make, stop.clone()));
-    Ok((redis.hub().clone(), Some(redis), generator))
 }
 
 /// Waits for `shutdown`, then cancels `stop`: open SSE streams never finish on their own, so
@@ -251,9 +216,7 @@ fn page_language(headers: Option<&axum::http::HeaderMap>) -> Lang {
 
 /// What the page is rendered with: the latest event, the stream's pace and the language.
 fn page_seed(hub: &Hub<NamesEvent>, pace: Pace, retry: Duration, lang: Lang) -> PageSeed {
-    let rendered = hub
-        .latest()
-        .map(|(id, event)| RenderedEvent { id: id.to_string(), event: (*event).clone() });
+    let rendered = hub.latest().map(|(id, event)| RenderedEvent { id, event: (*event).clone() });
     PageSeed {
         rendered,
         interval_ms: pace.interval.as_millis() as u64,

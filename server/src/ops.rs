@@ -2,7 +2,7 @@
 
 use crate::AppState;
 use crate::connections::StreamSlots;
-use app::event::NamesEvent;
+use crate::source::Source;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -12,7 +12,6 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
-use sse_hub::{Hub, RedisHub};
 
 /// The content type of prometheus-client's text encoding, which Prometheus scrapes as is.
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -38,14 +37,15 @@ pub struct Health {
 /// `GET /healthz`: `200` with the subscriber count and the latest event's id, also when
 /// degraded: a load balancer should keep an instance whose subscribers are still served.
 pub async fn health(State(state): State<AppState>) -> Json<Health> {
-    let redis =
-        state.redis.as_ref().map(|redis| if redis.is_connected() { "ok" } else { "degraded" });
+    let shared = state.source.shared_state();
+    let redis = shared.map(|shared| if shared.connected { "ok" } else { "degraded" });
+    let hub = state.source.hub();
     Json(Health {
         status: redis.unwrap_or("ok"),
         redis,
-        leader: state.redis.as_ref().map(RedisHub::is_leader),
-        subscribers: state.hub.metrics().subscribers.get(),
-        last_event_id: state.hub.latest().map(|(id, _)| id.to_string()),
+        leader: shared.map(|shared| shared.leader),
+        subscribers: hub.metrics().subscribers.get(),
+        last_event_id: hub.latest().map(|(id, _)| id.to_string()),
     })
 }
 
@@ -64,18 +64,13 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 /// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`,
 /// and with `--redis-url` Redis's, prefixed `livenames_redis_`.
 /// One per server, never global, so several servers in one process keep separate counts.
-pub fn registry(
-    hub: &Hub<NamesEvent>,
-    redis: Option<&RedisHub<NamesEvent>>,
-    slots: &StreamSlots,
-    stalled: &Counter,
-) -> Registry {
+pub fn registry(source: &Source, slots: &StreamSlots, stalled: &Counter) -> Registry {
     let mut registry = Registry::with_prefix("livenames");
     let sse = registry.sub_registry_with_prefix("sse");
-    hub.metrics().register(sse);
+    source.hub().metrics().register(sse);
     slots.register(sse);
-    if let Some(redis) = redis {
-        redis.metrics().register(registry.sub_registry_with_prefix("redis"));
+    if let Some(redis) = source.redis_metrics() {
+        redis.register(registry.sub_registry_with_prefix("redis"));
     }
     registry.register(
         "connections_stalled",

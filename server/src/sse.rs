@@ -87,11 +87,7 @@ async fn open(
     })?;
     // The browser's own header is newer than the id the page put in the URL.
     let resume_from = reconnect_id.or(query.last_event_id.as_deref());
-    let subscription = match &state.redis {
-        Some(redis) => redis.subscribe(resume_from).await,
-        None => state.hub.subscribe(resume_from),
-    };
-    let Some(subscription) = subscription else {
+    let Some(subscription) = state.source.subscribe(resume_from).await else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     tracing::info!(resume_from, start = ?subscription.start(), "subscriber connected");

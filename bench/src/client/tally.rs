@@ -1,7 +1,7 @@
 //! What the subscribers received: connection counts, and for each event published in the
 //! measuring window, how many subscribers got it and how long after its `info` timestamp.
 
-use crate::sse::{Event, Item};
+use super::sse::{Event, Item};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -219,8 +219,8 @@ pub fn event_id(id: &str) -> Option<(u64, u64)> {
     Some((epoch.parse().ok()?, index.parse().ok()?))
 }
 
-/// Everything counted, ready to print.
-#[derive(Debug, Clone, Serialize)]
+/// Everything counted, ready to print (and to read back).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
     pub connected: u64,
     pub failed: u64,
@@ -238,7 +238,7 @@ pub struct Summary {
 }
 
 /// Per-event fan-out of the events published in the window.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FanOut {
     pub subscribers_at_window_start: u64,
     pub streams_ended_since_window_start: u64,

@@ -5,8 +5,9 @@
 //! API (the lock is held until the leader releases it or its tab goes away, and the next tab
 //! waiting gets it) and the leader shares what its `EventSource` receives over a
 //! `BroadcastChannel`. A browser without either API gets `None` from [`TabLink::join`], and the
-//! tab holds a connection of its own.
+//! tab holds a connection of its own. What the tabs say is [`TabMessage`], as one JSON text.
 
+use crate::model::tabs::TabMessage;
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -37,9 +38,9 @@ pub struct TabLink {
 }
 
 impl TabLink {
-    /// Joins the other tabs, handing every text message they post to `on_message`; `None`
-    /// where the browser has no Web Locks or `BroadcastChannel`.
-    pub fn join(mut on_message: impl FnMut(&str) + 'static) -> Option<Self> {
+    /// Joins the other tabs, handing every message they post to `on_message`; `None` where
+    /// the browser has no Web Locks or `BroadcastChannel`.
+    pub fn join(on_message: impl Fn(TabMessage) + 'static) -> Option<Self> {
         let navigator = web_sys::window()?.navigator();
         let locks = js_sys::Reflect::get(&navigator, &JsValue::from_str("locks")).ok()?;
         if locks.is_undefined() {
@@ -47,8 +48,10 @@ impl TabLink {
         }
         let channel = BroadcastChannel::new(CHANNEL).ok()?;
         let on_message = Closure::new(move |event: MessageEvent| {
-            if let Some(text) = event.data().as_string() {
-                on_message(&text);
+            let text = event.data().as_string().unwrap_or_default();
+            // Another version of the page (an old tab) may say what this one cannot read.
+            if let Ok(message) = serde_json::from_str(&text) {
+                on_message(message);
             }
         });
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
@@ -82,9 +85,10 @@ impl TabLink {
         }
     }
 
-    /// Sends `text` to every other tab of the group (not to this one).
-    pub fn post(&self, text: &str) {
-        let _ = self.channel.post_message(&JsValue::from_str(text));
+    /// Sends `message` to every other tab of the group (not to this one).
+    pub fn post(&self, message: &TabMessage) {
+        let text = serde_json::to_string(message).expect("tab messages encode to JSON");
+        let _ = self.channel.post_message(&JsValue::from_str(&text));
     }
 
     /// Releases the lead and leaves the channel.
