@@ -4,9 +4,11 @@
 //! - [`event`]: the types that cross the wire (payload, event id).
 //! - [`live`]: the `EventSource` subscription as signals; [`tabs`]: one connection shared
 //!   by all of a browser's tabs.
-//! - [`components`] and [`chart`]: the table, chart and status pieces of the page.
+//! - [`components`] and [`chart`]: the table, chart and status pieces of the page;
+//!   [`changes`]: which rows changed, highlighted alike in the table and the chart.
 //! - [`i18n`]: every string the page shows, in English and Chinese.
 
+pub mod changes;
 pub mod chart;
 pub mod components;
 pub mod event;
@@ -80,6 +82,7 @@ fn LivePage() -> impl IntoView {
     // A new language renders the page anew; the subscription above carries on.
     move || {
         let texts = lang.get().texts();
+        let rows = changes::use_rows(live.latest);
         view! {
             <header>
                 <h1>"livenames"</h1>
@@ -90,8 +93,8 @@ fn LivePage() -> impl IntoView {
             <PauseToggle live texts/>
             <LatestInfo latest=live.latest texts/>
             <SkippedNotice skipped=live.skipped texts/>
-            <NamesTable latest=live.latest texts/>
-            <chart::BarChart latest=live.latest texts/>
+            <NamesTable rows texts/>
+            <chart::BarChart rows texts/>
             <EventLog log=live.log texts/>
         }
     }
