@@ -23,11 +23,8 @@ use components::{
 use event::PageSeed;
 use i18n::Lang;
 use leptos::prelude::*;
+use leptos::either::Either;
 use leptos_meta::{Html, MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::{
-    StaticSegment,
-    components::{Route, Router, Routes},
-};
 use live::use_live_names;
 
 /// The HTML document around the app, rendered on the server.
@@ -49,8 +46,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app's routes: the live table at `/`, a real 404 page everywhere else. The page's seed
-/// and its language are context for every route.
+/// The app: the live table at `/`, a real 404 page everywhere else. The page's seed and its
+/// language are context for both.
+///
+/// One page needs no router (which would cost the WASM a fifth of its size): the path picks
+/// the view, from the request on the server and from `location` in the browser, so both
+/// render the same. Links are plain links; the server answers unknown paths with 404.
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
@@ -64,14 +65,19 @@ pub fn App() -> impl IntoView {
         <Html {..} lang=move || lang.get().code()/>
         <Stylesheet id="leptos" href="/pkg/livenames.css"/>
         <Title text="livenames"/>
-        <Router>
-            <main>
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=LivePage/>
-                </Routes>
-            </main>
-        </Router>
+        <main>
+            {if page_path() == "/" { Either::Left(view! { <LivePage/> }) } else { Either::Right(view! { <NotFound/> }) }}
+        </main>
     }
+}
+
+/// The path of the page being rendered.
+fn page_path() -> String {
+    #[cfg(feature = "ssr")]
+    let path = use_context::<http::request::Parts>().map(|parts| parts.uri.path().to_string());
+    #[cfg(not(feature = "ssr"))]
+    let path = window().location().pathname().ok();
+    path.unwrap_or_default()
 }
 
 /// The live names table with its connection state, in the chosen language.
