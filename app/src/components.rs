@@ -5,6 +5,7 @@ use crate::changes::{Row, Rows};
 use crate::event::NamesEvent;
 use crate::i18n::{LANG_COOKIE, Lang, Texts, split_at_number};
 use crate::live::{ConnectionState, LiveNames, LogEntry, Role};
+use leptos::either::Either;
 use leptos::prelude::*;
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -136,13 +137,12 @@ pub fn LatestInfo(latest: ReadSignal<Option<NamesEvent>>, texts: &'static Texts)
         <p class="latest" data-testid="latest">
             {move || match latest.get() {
                 Some(event) => {
-                    view! {
+                    Either::Left(view! {
                         {texts.event_number} <span data-testid="index">{event.index}</span> {texts.at}
                         <time datetime=event.info.clone()>{event.info.clone()}</time>
-                    }
-                        .into_any()
+                    })
                 }
-                None => texts.waiting.into_any(),
+                None => Either::Right(texts.waiting),
             }}
         </p>
     }
@@ -187,24 +187,22 @@ fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
             // The time of day is enough here; the full timestamp is in `datetime`.
             let time_of_day = info.get(11..23).unwrap_or(&info).to_string();
             let delay = delay_ms.map(|ms| counted(texts.delay_ms, "delay", ms));
-            view! {
+            Either::Left(view! {
                 <tr data-kind="event" data-id=id>
                     <td><code>{shown_id}</code></td>
                     <td><time datetime=info>{time_of_day}</time></td>
                     <td>{delay}</td>
                 </tr>
-            }
-            .into_any()
+            })
         }
         LogEntry::Gap { first_available } => {
             let (before, after) = split_at_number(texts.gap);
             let shown = first_available.clone();
-            view! {
+            Either::Right(view! {
                 <tr class="gap" data-kind="gap" data-first=first_available>
                     <td colspan="3">{before} <code>{shown}</code> {after}</td>
                 </tr>
-            }
-            .into_any()
+            })
         }
     }
 }
