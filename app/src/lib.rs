@@ -22,22 +22,27 @@ use components::{
 };
 use event::PageSeed;
 use i18n::Lang;
-use leptos::prelude::*;
 use leptos::either::Either;
-use leptos_meta::{Html, MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos::prelude::*;
 use live::use_live_names;
 
-/// The HTML document around the app, rendered on the server.
+/// The HTML document around the app, rendered on the server: its language and title are the
+/// page's, set here once (the browser only hydrates `<body>`; [`App`] keeps `lang` in step
+/// with the language toggle).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = use_context::<PageSeed>().unwrap_or_default().lang;
+    let title = if is_live_page() { "livenames" } else { lang.texts().not_found_title };
     view! {
         <!DOCTYPE html>
-        <html>
+        <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <title>{title}</title>
+                // `id="leptos"`: the stylesheet `cargo leptos watch` reloads.
+                <link rel="stylesheet" id="leptos" href="/pkg/livenames.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -51,33 +56,39 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 ///
 /// One page needs no router (which would cost the WASM a fifth of its size): the path picks
 /// the view, from the request on the server and from `location` in the browser, so both
-/// render the same. Links are plain links; the server answers unknown paths with 404.
+/// render the same. Links are plain links; the server answers unknown paths with 404. For
+/// the same reason the `<head>` is plain HTML in [`shell`] rather than `leptos_meta`'s.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     // Computed on the server (which provides it as context) and sent along in the HTML, so
     // the hydrated page starts from exactly the event and language the server rendered.
     let seed = SharedValue::new(|| use_context::<PageSeed>().unwrap_or_default()).into_inner();
     let lang = RwSignal::new(seed.lang);
     provide_context(seed);
     provide_context(lang);
-    view! {
-        <Html {..} lang=move || lang.get().code()/>
-        <Stylesheet id="leptos" href="/pkg/livenames.css"/>
-        <Title text="livenames"/>
-        <main>
-            {if page_path() == "/" { Either::Left(view! { <LivePage/> }) } else { Either::Right(view! { <NotFound/> }) }}
-        </main>
-    }
+    // Effects run only in the browser: `<html lang>` follows the toggle.
+    Effect::new(move |_| {
+        let code = lang.get().code();
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("lang", code);
+        }
+    });
+    let page = if is_live_page() {
+        Either::Left(view! { <LivePage/> })
+    } else {
+        Either::Right(view! { <NotFound/> })
+    };
+    view! { <main>{page}</main> }
 }
 
-/// The path of the page being rendered.
-fn page_path() -> String {
+/// Whether the path of the page being rendered is the live page's (`/`): the request's on
+/// the server, `location`'s in the browser.
+fn is_live_page() -> bool {
     #[cfg(feature = "ssr")]
     let path = use_context::<http::request::Parts>().map(|parts| parts.uri.path().to_string());
     #[cfg(not(feature = "ssr"))]
     let path = window().location().pathname().ok();
-    path.unwrap_or_default()
+    path.as_deref() == Some("/")
 }
 
 /// The live names table with its connection state, in the chosen language.
@@ -118,7 +129,6 @@ fn NotFound() -> impl IntoView {
         .unwrap_or_default()
         .texts();
     view! {
-        <Title text=texts.not_found_title/>
         <h1>"livenames"</h1>
         <p data-testid="not-found">{texts.not_found} <a href="/">{texts.back}</a></p>
     }
