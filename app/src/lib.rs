@@ -54,7 +54,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The app: the live table at `/`, a real 404 page everywhere else. The page's seed and its
 /// language are context for both.
 ///
-/// One page needs no router (which would cost the WASM a fifth of its size): the path picks
+/// One page needs no router (which would cost the WASM a third of its size): the path picks
 /// the view, from the request on the server and from `location` in the browser, so both
 /// render the same. Links are plain links; the server answers unknown paths with 404. For
 /// the same reason the `<head>` is plain HTML in [`shell`] rather than `leptos_meta`'s.
