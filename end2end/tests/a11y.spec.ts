@@ -37,10 +37,13 @@ test('the pause control works from the keyboard', async ({ page }) => {
 
 test('the chart is one image, named, with the values as its description, and never live', async ({
   page,
+  request,
   startServer,
 }) => {
-  // Two events, then the stream ends: the page holds still while it is read.
+  // Two events, then the stream ends; read to its end first, so the page is rendered with
+  // the last event and holds still while it is read.
   const server = await startServer(['--interval-ms', '300', '--max-events', '2']);
+  await (await request.get(server.url + '/sse')).text();
   await page.goto(server.url + '/');
   await expect(page.getByTestId('state')).toHaveAttribute('data-state', 'closed');
   const chart = page.getByTestId('chart');
