@@ -4,8 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RAW_BUDGET=$((672 * 1024))
-GZIP_BUDGET=$((264 * 1024))
+# Lowered from 672 / 264 KiB when the router, leptos_meta and AnyView left the page (issue 13;
+# BENCHMARKS.md has the breakdown): what the page measured then, rounded up to a few KiB.
+RAW_BUDGET=$((424 * 1024))
+GZIP_BUDGET=$((168 * 1024))
 WASM=target/site/pkg/livenames.wasm
 
 [ -f "$WASM" ] || { echo "no $WASM: run make build first" >&2; exit 1; }

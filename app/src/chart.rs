@@ -1,76 +1,76 @@
-//! The latest event's 10 values as an SVG bar chart, drawn by the page itself.
+//! The latest event's 10 values as a bar chart in HTML and CSS, each bar labelled with its
+//! name and value.
 //!
-//! The `<rect>`s are created once, one per row position, and only their `style` changes
-//! with each event, so CSS transitions on `height` and `y` move them smoothly (see
-//! `style/main.css`, which turns them off for `prefers-reduced-motion`). The geometry is set
-//! as CSS properties: SVG attributes do not transition, CSS properties do.
+//! Screen readers meet the chart once, as an image whose name says what it shows and whose
+//! description holds the values in words; nothing in it is live, so an event does not
+//! announce it again. Leptos updates the bars in place with each event and only their
+//! `--value` changes, so CSS moves them (see `style/main.css`, which keeps them still for
+//! `prefers-reduced-motion`); a changed bar is highlighted with its table row
+//! ([`crate::changes`]). HTML rather than SVG, so that the labels keep the page's text size
+//! on a narrow screen instead of shrinking with the drawing.
 
-use crate::event::NamesEvent;
+use crate::changes::{Row, Rows};
 use crate::i18n::Texts;
 use leptos::prelude::*;
 
-/// The viewBox's size; a value of [`MAX_VALUE`] fills the whole height.
-pub const WIDTH: u32 = 300;
-pub const HEIGHT: u32 = 120;
-/// The largest value an entry can have (the surname string holds 568 characters).
+/// The largest value an entry can have (the surname string holds 568 characters): a full bar.
 pub const MAX_VALUE: u32 = 567;
-/// Each bar gets an equal slot of the width; the bar is the slot minus a gap.
-const SLOTS: u32 = 10;
-const SLOT: u32 = WIDTH / SLOTS;
-const GAP: u32 = 6;
 
-/// A bar's height in viewBox units, rounded to the nearest; integers only, since formatting
-/// an f64 would add float printing to the WASM.
-pub fn bar_height(value: u32) -> u32 {
-    (value.min(MAX_VALUE) * HEIGHT + MAX_VALUE / 2) / MAX_VALUE
-}
+/// The id of the chart's description, for `aria-describedby`.
+const DESCRIPTION_ID: &str = "chart-values";
 
-/// The bars of the latest event, in table order; an empty chart before the first event.
+/// One bar per row of the latest event, in table order; an empty chart before the first.
 #[component]
-pub fn BarChart(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
-    // Only a change in the number of rows recreates the bars; every other event restyles them.
-    let count = Memo::new(move |_| latest.with(|event| event.as_ref().map_or(0, |e| e.list.len())));
-    let bars = move || (0..count.get()).map(|position| bar(latest, position)).collect_view();
+pub fn BarChart(rows: Memo<Rows>, texts: &'static Texts) -> impl IntoView {
+    let bars = move || rows.with(|rows| rows.rows.iter().map(bar).collect_view());
+    let description = move || rows.with(|rows| describe(&rows.rows, texts.list_separator));
     view! {
-        <svg
+        <figure
             class="chart"
             data-testid="chart"
             role="img"
             aria-label=texts.chart
-            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            aria-describedby=DESCRIPTION_ID
+            style=format!("--max:{MAX_VALUE}")
         >
             {bars}
-        </svg>
+            // Hidden, yet still the figure's description: read when a reader reaches the
+            // figure, never on its own.
+            <p id=DESCRIPTION_ID hidden>{description}</p>
+        </figure>
     }
 }
 
-/// The bar for the row at `position`.
-fn bar(latest: Signal<Option<NamesEvent>>, position: usize) -> impl IntoView {
-    let value = move || {
-        latest.with(|event| {
-            event.as_ref().and_then(|e| e.list.get(position)).map_or(0, |entry| entry.value)
-        })
-    };
-    let style = move || {
-        let height = bar_height(value());
-        format!("height:{height}px;y:{}px", HEIGHT - height)
-    };
-    let x = position as u32 * SLOT + GAP / 2;
-    view! { <rect data-testid="bar" data-value=value x=x width=SLOT - GAP style=style></rect> }
+/// A bar with its name before it and its value after it; CSS sizes it from `--value`.
+fn bar(row: &Row) -> impl IntoView + use<> {
+    let value = row.entry.value;
+    view! {
+        <div class=row.highlight data-testid="bar" data-value=value data-changed=row.changed() style=format!("--value:{value}")>
+            <span class="name" data-testid="bar-name">{row.entry.name.clone()}</span>
+            <span class="fill" data-testid="bar-fill"></span>
+            <span class="value" data-testid="bar-value">{value}</span>
+        </div>
+    }
+}
+
+/// The chart's text alternative: each row's name and value, in table order.
+fn describe(rows: &[Row], separator: &str) -> String {
+    let described: Vec<String> =
+        rows.iter().map(|row| format!("{} {}", row.entry.name, row.entry.value)).collect();
+    described.join(separator)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::event::NameEntry;
 
     #[test]
-    fn heights_are_proportional_and_rounded() {
-        assert_eq!(bar_height(0), 0);
-        assert_eq!(bar_height(MAX_VALUE), HEIGHT);
-        for value in 0..=MAX_VALUE {
-            let exact = value as f64 * HEIGHT as f64 / MAX_VALUE as f64;
-            assert!((bar_height(value) as f64 - exact).abs() <= 0.5, "value {value}");
-        }
-        assert_eq!(bar_height(10_000), HEIGHT);
+    fn the_description_names_every_value_in_order() {
+        let list =
+            [("赵钱", 3), ("孙", 567)].map(|(name, value)| NameEntry { name: name.into(), value });
+        let rows = Rows::after(None, &list);
+        assert_eq!(describe(&rows.rows, ", "), "赵钱 3, 孙 567");
+        assert_eq!(describe(&[], ", "), "");
     }
 }

@@ -1,11 +1,13 @@
 //! The page's pieces; each reads the signals of [`crate::live::LiveNames`] and shows the
 //! strings of one language ([`crate::i18n::Texts`]).
 
-use crate::event::{NameEntry, NamesEvent};
+use crate::changes::{Row, Rows};
+use crate::event::NamesEvent;
 use crate::i18n::{LANG_COOKIE, Lang, Texts, split_at_number};
 use crate::live::LiveNames;
 use crate::model::connection::ConnectionState;
 use crate::model::feed::LogEntry;
+use leptos::either::Either;
 use leptos::prelude::*;
 use std::collections::VecDeque;
 
@@ -74,13 +76,12 @@ pub fn LatestInfo(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> 
         <p class="latest" data-testid="latest">
             {move || match latest.get() {
                 Some(event) => {
-                    view! {
+                    Either::Left(view! {
                         {texts.event_number} <span data-testid="index">{event.index}</span> {texts.at}
                         <time datetime=event.info.clone()>{event.info.clone()}</time>
-                    }
-                        .into_any()
+                    })
                 }
-                None => texts.waiting.into_any(),
+                None => Either::Right(texts.waiting),
             }}
         </p>
     }
@@ -126,54 +127,32 @@ fn log_row(entry: LogEntry, texts: &'static Texts) -> impl IntoView {
             // The time of day is enough here; the full timestamp is in `datetime`.
             let time_of_day = info.get(11..23).unwrap_or(&info).to_string();
             let delay = delay_ms.map(|ms| counted(texts.delay_ms, "delay", ms));
-            view! {
+            Either::Left(view! {
                 <tr data-kind="event" data-id=id>
                     <td><code>{shown_id}</code></td>
                     <td><time datetime=info>{time_of_day}</time></td>
                     <td>{delay}</td>
                 </tr>
-            }
-            .into_any()
+            })
         }
         LogEntry::Gap { first_available } => {
             let (before, after) = split_at_number(texts.gap);
             let first_available = first_available.to_string();
             let shown = first_available.clone();
-            view! {
+            Either::Right(view! {
                 <tr class="gap" data-kind="gap" data-first=first_available>
                     <td colspan="3">{before} <code>{shown}</code> {after}</td>
                 </tr>
-            }
-            .into_any()
+            })
         }
     }
 }
 
-/// The 10 names of the latest event. A row whose name or value differs from the row at the
-/// same position in the previous event is marked `changed` for this event. The first event
-/// has no predecessor, so the server-rendered rows (and their hydration) are never marked.
+/// The 10 names of the latest event; a row that changed with it is highlighted (see
+/// [`crate::changes`]), as is its bar in the chart.
 #[component]
-pub fn NamesTable(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> impl IntoView {
-    // The rows shown before this render, replaced by this render's in the same place.
-    let previous = StoredValue::new(Vec::<NameEntry>::new());
-    let rows = move || {
-        let list = latest.get().map(|event| event.list).unwrap_or_default();
-        let before = previous
-            .try_update_value(|shown| std::mem::replace(shown, list.clone()))
-            .unwrap_or_default();
-        list.into_iter()
-            .enumerate()
-            .map(|(position, entry)| {
-                let changed = before.get(position).is_some_and(|old| *old != entry);
-                view! {
-                    <tr data-value=entry.value class=changed.then_some("changed") data-changed=changed.then_some("true")>
-                        <td>{entry.name}</td>
-                        <td>{entry.value}</td>
-                    </tr>
-                }
-            })
-            .collect_view()
-    };
+pub fn NamesTable(rows: Memo<Rows>, texts: &'static Texts) -> impl IntoView {
+    let body = move || rows.with(|rows| rows.rows.iter().map(names_row).collect_view());
     view! {
         <table class="names" data-testid="names">
             <thead>
@@ -182,7 +161,16 @@ pub fn NamesTable(latest: Signal<Option<NamesEvent>>, texts: &'static Texts) -> 
                     <th scope="col">{texts.value}</th>
                 </tr>
             </thead>
-            <tbody>{rows}</tbody>
+            <tbody>{body}</tbody>
         </table>
+    }
+}
+
+fn names_row(row: &Row) -> impl IntoView + use<> {
+    view! {
+        <tr data-value=row.entry.value class=row.highlight data-changed=row.changed()>
+            <td>{row.entry.name.clone()}</td>
+            <td>{row.entry.value}</td>
+        </tr>
     }
 }

@@ -9,10 +9,12 @@
 //! - [`model`]: the live page as plain Rust: the feed, the connection's state machine and
 //!   the tab protocol, tested natively.
 //! - [`live`]: the glue: the `EventSource`, probes, the tabs' link and timers, as signals.
-//! - [`components`], [`badge`] and [`chart`]: the pieces of the page.
+//! - [`components`], [`badge`] and [`chart`]: the pieces of the page; [`changes`]: which
+//!   rows changed, highlighted alike in the table and the chart.
 //! - [`i18n`]: every string the page shows, in English and Chinese.
 
 pub mod badge;
+pub mod changes;
 pub mod chart;
 pub mod components;
 pub mod event;
@@ -26,12 +28,8 @@ use components::{
 };
 use event::PageSeed;
 use i18n::Lang;
+use leptos::either::Either;
 use leptos::prelude::*;
-use leptos_meta::{Html, MetaTags, Stylesheet, Title, provide_meta_context};
-use leptos_router::{
-    StaticSegment,
-    components::{Route, Router, Routes},
-};
 use live::use_live_names;
 
 /// What build of the page this is, the same in the server and in the WASM of one build
@@ -42,19 +40,25 @@ pub const BUILD_ID: &str = concat!("livenames-build:", env!("LIVENAMES_BUILD_ID"
 /// The name of the `<meta>` that carries [`BUILD_ID`] in every page.
 pub const BUILD_META: &str = "livenames-build";
 
-/// The HTML document around the app, rendered on the server.
+/// The HTML document around the app, rendered on the server: its language and title are the
+/// page's, set here once (the browser only hydrates `<body>`; [`App`] keeps `lang` in step
+/// with the language toggle).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let lang = use_context::<PageSeed>().unwrap_or_default().lang;
+    let title = if is_live_page() { "livenames" } else { lang.texts().not_found_title };
     view! {
         <!DOCTYPE html>
-        <html>
+        <html lang=lang.code()>
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name=BUILD_META content=BUILD_ID/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
+                <title>{title}</title>
+                // `id="leptos"`: the stylesheet `cargo leptos watch` reloads.
+                <link rel="stylesheet" id="leptos" href="/pkg/livenames.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
-                <MetaTags/>
             </head>
             <body>
                 <App/>
@@ -63,29 +67,44 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     }
 }
 
-/// The app's routes: the live table at `/`, a real 404 page everywhere else. The page's seed
-/// and its language are context for every route.
+/// The app: the live table at `/`, a real 404 page everywhere else. The page's seed and its
+/// language are context for both.
+///
+/// One page needs no router (which would cost the WASM a third of its size): the path picks
+/// the view, from the request on the server and from `location` in the browser, so both
+/// render the same. Links are plain links; the server answers unknown paths with 404. For
+/// the same reason the `<head>` is plain HTML in [`shell`] rather than `leptos_meta`'s.
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
     // Computed on the server (which provides it as context) and sent along in the HTML, so
     // the hydrated page starts from exactly the event and language the server rendered.
     let seed = SharedValue::new(|| use_context::<PageSeed>().unwrap_or_default()).into_inner();
     let lang = RwSignal::new(seed.lang);
     provide_context(seed);
     provide_context(lang);
-    view! {
-        <Html {..} lang=move || lang.get().code()/>
-        <Stylesheet id="leptos" href="/pkg/livenames.css"/>
-        <Title text="livenames"/>
-        <Router>
-            <main>
-                <Routes fallback=NotFound>
-                    <Route path=StaticSegment("") view=LivePage/>
-                </Routes>
-            </main>
-        </Router>
-    }
+    // Effects run only in the browser: `<html lang>` follows the toggle.
+    Effect::new(move |_| {
+        let code = lang.get().code();
+        if let Some(html) = document().document_element() {
+            let _ = html.set_attribute("lang", code);
+        }
+    });
+    let page = if is_live_page() {
+        Either::Left(view! { <LivePage/> })
+    } else {
+        Either::Right(view! { <NotFound/> })
+    };
+    view! { <main>{page}</main> }
+}
+
+/// Whether the path of the page being rendered is the live page's (`/`): the request's on
+/// the server, `location`'s in the browser.
+fn is_live_page() -> bool {
+    #[cfg(feature = "ssr")]
+    let path = use_context::<http::request::Parts>().map(|parts| parts.uri.path().to_string());
+    #[cfg(not(feature = "ssr"))]
+    let path = window().location().pathname().ok();
+    path.as_deref() == Some("/")
 }
 
 /// The live names table with its connection state, in the chosen language.
@@ -96,6 +115,7 @@ fn LivePage() -> impl IntoView {
     // A new language renders the page anew; the subscription above carries on.
     move || {
         let texts = lang.get().texts();
+        let rows = changes::use_rows(live.latest);
         view! {
             <header>
                 <h1>"livenames"</h1>
@@ -106,8 +126,8 @@ fn LivePage() -> impl IntoView {
             <PauseToggle live texts/>
             <LatestInfo latest=live.latest texts/>
             <SkippedNotice skipped=live.skipped texts/>
-            <NamesTable latest=live.latest texts/>
-            <chart::BarChart latest=live.latest texts/>
+            <NamesTable rows texts/>
+            <chart::BarChart rows texts/>
             <EventLog log=live.log texts/>
         }
     }
@@ -125,7 +145,6 @@ fn NotFound() -> impl IntoView {
         .unwrap_or_default()
         .texts();
     view! {
-        <Title text=texts.not_found_title/>
         <h1>"livenames"</h1>
         <p data-testid="not-found">{texts.not_found} <a href="/">{texts.back}</a></p>
     }

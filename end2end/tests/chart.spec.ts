@@ -1,72 +1,94 @@
-// The bar chart beside the table, and the highlight of the rows that changed with an event.
+// The bar chart beside the table: its bars and their labels, and the highlight that a changed
+// row shares with its bar.
 
 import type { Page } from '@playwright/test';
 import { expect, test } from './server';
 
-/** The largest value an entry can have: a full-height bar. */
+/** The largest value an entry can have: a full-length bar. */
 const MAX_VALUE = 567;
 
 const rows = (page: Page) => page.locator('table[data-testid="names"] tbody tr');
-const bars = (page: Page) => page.locator('svg[data-testid="chart"] rect[data-testid="bar"]');
+const bars = (page: Page) => page.locator('[data-testid="chart"] [data-testid="bar"]');
 
-/** One consistent read of the chart and the table (a single evaluate, so no event slips between). */
-async function chartSnapshot(page: Page) {
-  return page.evaluate(() => {
-    const svg = document.querySelector('svg[data-testid="chart"]') as SVGSVGElement | null;
-    const rects = Array.from(document.querySelectorAll('svg[data-testid="chart"] rect[data-testid="bar"]'));
-    const trs = Array.from(document.querySelectorAll('table[data-testid="names"] tbody tr'));
-    return {
-      chartHeight: svg?.viewBox.baseVal.height ?? 0,
-      bars: rects.map((rect) => ({
-        dataValue: rect.getAttribute('data-value'),
-        height: (rect as SVGGraphicsElement).getBBox().height,
-        transitionDuration: getComputedStyle(rect).transitionDuration,
-      })),
-      rowValues: trs.map((tr) => tr.getAttribute('data-value')),
-    };
-  });
-}
-
-type Row = { value: string | null; name: string; changed: string | null; className: string };
+type Line = { value: string | null; name: string; shownValue: string; changed: string | null; className: string };
+type Bar = Line & { fill: number; track: number; transition: string; animation: string };
+type State = { rows: Line[]; bars: Bar[] };
 
 /**
- * Every state the table body shows while `ms` pass, oldest first, starting with the current
- * one. Each event replaces the rows in one task, so each recorded state is one event's rows.
+ * Reads the table and the chart at once (one evaluate, so no event slips between). Each bar's
+ * `fill` is the drawn length of its bar and `track` the length a full bar would have.
  */
-async function tableStates(page: Page, ms: number): Promise<Row[][]> {
-  return page.evaluate(async (ms) => {
-    const tbody = document.querySelector('table[data-testid="names"] tbody');
-    if (!tbody) throw new Error('no table body');
-    const read = (): Row[] =>
-      Array.from(tbody.querySelectorAll('tr')).map((tr) => ({
-        value: tr.getAttribute('data-value'),
-        name: tr.querySelector('td')?.textContent ?? '',
-        changed: tr.getAttribute('data-changed'),
-        className: tr.className,
-      }));
-    const states = [read()];
-    const observer = new MutationObserver(() => states.push(read()));
-    observer.observe(tbody, { subtree: true, childList: true, attributes: true, characterData: true });
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    observer.disconnect();
-    return states;
-  }, ms);
+function readState(): State {
+  const line = (element: Element, name: Element | null, value: Element | null): Line => ({
+    value: element.getAttribute('data-value'),
+    name: name?.textContent ?? '',
+    shownValue: value?.textContent ?? '',
+    changed: element.getAttribute('data-changed'),
+    className: element.className,
+  });
+  const trs = Array.from(document.querySelectorAll('table[data-testid="names"] tbody tr'));
+  const divs = Array.from(document.querySelectorAll('[data-testid="chart"] [data-testid="bar"]'));
+  return {
+    rows: trs.map((tr) => line(tr, tr.querySelector('td'), tr.querySelector('td:last-child'))),
+    bars: divs.map((div) => {
+      const fill = div.querySelector('[data-testid="bar-fill"]') as HTMLElement;
+      return {
+        ...line(div, div.querySelector('[data-testid="bar-name"]'), div.querySelector('[data-testid="bar-value"]')),
+        fill: fill.getBoundingClientRect().width,
+        track: fill.offsetWidth,
+        transition: getComputedStyle(fill).transitionDuration,
+        animation: getComputedStyle(div).animationName,
+      };
+    }),
+  };
 }
 
-test('the first HTML holds the chart with no row marked changed, and it hydrates cleanly', async ({
+/**
+ * Every state the table and the chart show while `ms` pass, oldest first, starting with the
+ * current one; only states where both show the same event (they are updated one after the other).
+ */
+async function statesOver(page: Page, ms: number): Promise<State[]> {
+  const states = await page.evaluate(
+    async ({ ms, read }) => {
+      // The page gets functions as source text only.
+      const readState = new Function(`return (${read})()`) as () => State;
+      const states = [readState()];
+      const observer = new MutationObserver(() => states.push(readState()));
+      for (const part of ['names', 'chart']) {
+        const element = document.querySelector(`[data-testid="${part}"]`);
+        if (!element) throw new Error(`no ${part}`);
+        observer.observe(element, { subtree: true, childList: true, attributes: true, characterData: true });
+      }
+      await new Promise((resolve) => setTimeout(resolve, ms));
+      observer.disconnect();
+      return states;
+    },
+    { ms, read: readState.toString() },
+  );
+  const sameEvent = (state: State) =>
+    state.rows.length === 10 && state.bars.map((bar) => bar.value).join() === state.rows.map((row) => row.value).join();
+  return states
+    .filter(sameEvent)
+    .filter((state, i, all) => i === 0 || JSON.stringify(state.rows) !== JSON.stringify(all[i - 1].rows));
+}
+
+test('the first HTML holds the labelled chart with nothing marked changed, and it hydrates cleanly', async ({
   page,
   request,
 }) => {
   // Wait until an event exists, so the page is rendered with it.
   await (await request.get('/sse?limit=1')).text();
   const html = await (await request.get('/')).text();
-  expect(html).toMatch(/<svg[^>]*data-testid="chart"/);
-  expect(html).toMatch(/<svg[^>]*role="img"/);
-  expect(html).toMatch(/<svg[^>]*aria-label="[^"]+"/);
-  expect(html.match(/<rect[^>]*data-testid="bar"/g) ?? []).toHaveLength(10);
+  expect(html).toMatch(/<figure[^>]*data-testid="chart"/);
+  expect(html).toMatch(/<figure[^>]*role="img"/);
+  expect(html).toMatch(/<figure[^>]*aria-label="[^"]+"/);
+  expect(html).toMatch(/<figure[^>]*aria-describedby="chart-values"/);
+  expect(html).toMatch(/<p id="chart-values" hidden>[^<]+<\/p>/);
+  expect(html.match(/<div[^>]*data-testid="bar"/g) ?? []).toHaveLength(10);
+  expect(html.match(/data-testid="bar-name"[^>]*>[^<]+</g) ?? []).toHaveLength(10);
   // The first event has no predecessor: nothing is highlighted on the server.
   expect(html).not.toContain('data-changed');
-  expect(html).not.toMatch(/class="changed"/);
+  expect(html).not.toMatch(/class="changed/);
 
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`pageerror: ${err.message}`));
@@ -79,104 +101,150 @@ test('the first HTML holds the chart with no row marked changed, and it hydrates
   await expect(bars(page)).toHaveCount(10);
   await expect(page.getByTestId('state')).toHaveAttribute('data-state', 'open');
   // Live events reach the hydrated table and chart.
-  await expect(rows(page).and(page.locator('[data-changed="true"]')).first()).toBeVisible();
-  const { bars: shown, rowValues } = await chartSnapshot(page);
-  expect(shown.map((bar) => bar.dataValue)).toEqual(rowValues);
+  await expect(bars(page).and(page.locator('[data-changed="true"]')).first()).toBeVisible();
+  const { bars: shown, rows: shownRows } = await page.evaluate(readState);
+  expect(shown.map((bar) => bar.value)).toEqual(shownRows.map((row) => row.value));
   expect(problems, 'no hydration error or warning').toEqual([]);
 });
 
 test('before the first event the chart is empty', async ({ page, startServer }) => {
   const quiet = await startServer(['--interval-ms', '60000']);
   await page.goto(quiet.url + '/');
-  await expect(page.getByTestId('chart')).toBeVisible();
+  await expect(page.getByTestId('chart')).toBeAttached();
   await expect(page.getByTestId('chart')).toHaveAttribute('role', 'img');
   await expect(bars(page)).toHaveCount(0);
 });
 
-test('the chart has 10 bars whose heights follow the values of the table', async ({ page }) => {
-  // Reduced motion: no transition, so each height is final as soon as it is set.
+test('each bar is as long as its value and labelled with the name and value of its row', async ({ page }) => {
+  // Reduced motion: no transition, so each length is final as soon as it is set.
   await page.emulateMedia({ reducedMotion: 'reduce' });
   await page.goto('/');
   await expect(bars(page)).toHaveCount(10);
-  const first = await chartSnapshot(page);
   // Across a few events: the bars follow every one, not only the first.
-  await expect
-    .poll(async () => (await chartSnapshot(page)).rowValues.join(), { message: 'the next event' })
-    .not.toBe(first.rowValues.join());
-  for (const snapshot of [first, await chartSnapshot(page)]) {
-    expect(snapshot.chartHeight).toBeGreaterThan(0);
-    expect(snapshot.bars).toHaveLength(10);
-    expect(snapshot.bars.map((bar) => bar.dataValue), 'bars in table order').toEqual(snapshot.rowValues);
-    for (const bar of snapshot.bars) {
-      expect(bar.dataValue).toMatch(/^\d+$/);
-      const expected = (Number(bar.dataValue) / MAX_VALUE) * snapshot.chartHeight;
-      expect(Math.abs(bar.height - expected), `height of the bar for ${bar.dataValue}`).toBeLessThanOrEqual(1);
+  const states = await statesOver(page, 1_000);
+  expect(states.length, 'events seen').toBeGreaterThanOrEqual(2);
+  for (const state of states) {
+    expect(state.bars).toHaveLength(10);
+    for (const [position, bar] of state.bars.entries()) {
+      const row = state.rows[position];
+      expect(bar.value).toMatch(/^\d+$/);
+      expect(bar.name, `name of bar ${position}`).toBe(row.name);
+      expect(bar.name).not.toBe('');
+      expect(bar.shownValue, `value of bar ${position}`).toBe(row.shownValue);
+      expect(bar.shownValue).toBe(bar.value);
+      const expected = (Number(bar.value) / MAX_VALUE) * bar.track;
+      expect(Math.abs(bar.fill - expected), `length of the bar for ${bar.value}`).toBeLessThanOrEqual(1);
     }
   }
+});
+
+test('at 360 px wide every label is whole, legible and beside its bar', async ({ page }) => {
+  await page.setViewportSize({ width: 360, height: 800 });
+  // Still bars, so that the picture taken below shows each at its value.
+  await page.emulateMedia({ reducedMotion: 'reduce' });
+  await page.goto('/');
+  await expect(bars(page)).toHaveCount(10);
+  const layout = await page.evaluate(() => {
+    const box = (element: Element) => element.getBoundingClientRect();
+    return {
+      pageWidth: document.documentElement.scrollWidth,
+      bars: Array.from(document.querySelectorAll('[data-testid="chart"] [data-testid="bar"]')).map((div) => {
+        const [name, fill, value] = ['name', 'fill', 'value'].map(
+          (part) => div.querySelector(`[data-testid="bar-${part}"]`) as HTMLElement,
+        );
+        return {
+          name: { ...box(name).toJSON(), clipped: name.scrollWidth > name.clientWidth, size: getComputedStyle(name).fontSize },
+          value: { ...box(value).toJSON(), clipped: value.scrollWidth > value.clientWidth, size: getComputedStyle(value).fontSize },
+          fill: box(fill).toJSON(),
+        };
+      }),
+    };
+  });
+  expect(layout.pageWidth, 'nothing scrolls sideways').toBeLessThanOrEqual(360);
+  for (const [position, bar] of layout.bars.entries()) {
+    for (const label of [bar.name, bar.value]) {
+      expect(label.clipped, `label of bar ${position} is whole`).toBe(false);
+      expect(parseFloat(label.size), 'at least 14 px').toBeGreaterThanOrEqual(14);
+      expect(label.left).toBeGreaterThanOrEqual(0);
+      expect(label.right).toBeLessThanOrEqual(360);
+    }
+    expect(bar.name.right, 'the name before the bar').toBeLessThanOrEqual(bar.fill.left);
+    expect(bar.fill.right, 'the value after the bar').toBeLessThanOrEqual(bar.value.left);
+    expect(bar.fill.top).toBeGreaterThanOrEqual(bar.name.top - bar.name.height);
+    expect(bar.fill.bottom).toBeLessThanOrEqual(bar.name.bottom + bar.name.height);
+  }
+  await page.getByTestId('chart').screenshot({ path: test.info().outputPath('chart-360.png') });
 });
 
 test('the bars move smoothly: the same elements persist and transition', async ({ page }) => {
   await page.goto('/');
   await expect(bars(page)).toHaveCount(10);
   await page.evaluate(() => {
-    (window as unknown as { firstBar: Element | null }).firstBar = document.querySelector('rect[data-testid="bar"]');
+    (window as unknown as { firstBar: Element | null }).firstBar = document.querySelector('[data-testid="bar"]');
   });
-  const before = await chartSnapshot(page);
-  expect(before.bars[0].transitionDuration).not.toMatch(/^0s(, 0s)*$/);
+  const before = await page.evaluate(readState);
+  expect(before.bars[0].transition).not.toMatch(/^0s(, 0s)*$/);
   await expect
-    .poll(async () => (await chartSnapshot(page)).rowValues.join(), { message: 'the next event' })
-    .not.toBe(before.rowValues.join());
+    .poll(async () => (await page.evaluate(readState)).rows.map((row) => row.value).join(), {
+      message: 'the next event',
+    })
+    .not.toBe(before.rows.map((row) => row.value).join());
   const same = await page.evaluate(
-    () => (window as unknown as { firstBar: Element | null }).firstBar === document.querySelector('rect[data-testid="bar"]'),
+    () => (window as unknown as { firstBar: Element | null }).firstBar === document.querySelector('[data-testid="bar"]'),
   );
   expect(same, 'the first bar is the same element after an event').toBe(true);
 });
 
-test('the rows that changed with the latest event are highlighted, the others not', async ({ page }) => {
+test('a row that changed and its bar share the highlight, which plays again with each event', async ({ page }) => {
   await page.goto('/');
   await expect(rows(page)).toHaveCount(10);
   // Several events at the default 300 ms interval.
-  const states = (await tableStates(page, 1_500)).filter((state) => state.length === 10);
+  const states = await statesOver(page, 1_500);
   expect(states.length, 'events seen').toBeGreaterThanOrEqual(3);
   let compared = 0;
+  let replayed = 0;
   for (let i = 1; i < states.length; i++) {
     const [previous, current] = [states[i - 1], states[i]];
-    for (const [position, row] of current.entries()) {
-      const old = previous[position];
+    for (const [position, row] of current.rows.entries()) {
+      const [old, bar, oldBar] = [previous.rows[position], current.bars[position], previous.bars[position]];
       const changed = row.value !== old.value || row.name !== old.name;
-      expect(row.changed, `row ${position} of state ${i}: ${old.value} → ${row.value}`).toBe(
-        changed ? 'true' : null,
-      );
-      expect(row.className.split(' ').includes('changed')).toBe(changed);
+      const context = `row ${position} of state ${i}: ${old.value} → ${row.value}`;
+      expect(row.changed, context).toBe(changed ? 'true' : null);
+      expect(row.className.split(' ').includes('changed'), context).toBe(changed);
+      expect(bar.changed, `the bar of ${context}`).toBe(row.changed);
+      expect(bar.className, `the bar of ${context}`).toBe(row.className);
+      // The fade plays on the bar as on its row, and anew when it changed with the event before too.
+      expect(bar.animation === 'none', `the bar of ${context}`).toBe(!changed);
+      if (changed && oldBar.changed) {
+        expect(bar.animation, `a new fade for ${context}`).not.toBe(oldBar.animation);
+        replayed++;
+      }
       compared++;
     }
   }
   expect(compared).toBeGreaterThanOrEqual(20);
-
-  // The highlight is a brief fade.
-  const animation = await rows(page)
-    .and(page.locator('[data-changed="true"]'))
-    .first()
-    .evaluate((tr) => getComputedStyle(tr).animationName);
-  expect(animation).not.toBe('none');
+  expect(replayed, 'rows that changed with two events in a row').toBeGreaterThan(0);
 });
 
-test('with reduced motion nothing moves and the highlight is static', async ({ page }) => {
+test('with reduced motion nothing moves and row and bar share a still highlight', async ({ page }) => {
   await page.emulateMedia({ reducedMotion: 'reduce' });
   await page.goto('/');
   await expect(bars(page)).toHaveCount(10);
-  const changedRow = rows(page).and(page.locator('[data-changed="true"]')).first();
-  await expect(changedRow).toBeVisible();
-  const { bars: shown } = await chartSnapshot(page);
-  for (const bar of shown) expect(bar.transitionDuration).toMatch(/^0s(, 0s)*$/);
-  const style = await page.evaluate(() => {
-    const tr = document.querySelector('table[data-testid="names"] tbody tr[data-changed="true"]');
-    if (!tr) return null;
-    const computed = getComputedStyle(tr);
-    return { animationName: computed.animationName, background: computed.backgroundColor };
-  });
-  expect(style, 'a highlighted row').not.toBeNull();
-  expect(style?.animationName).toBe('none');
-  // Still visible as a static background for the event.
-  expect(style?.background).not.toBe('rgba(0, 0, 0, 0)');
+  await expect(rows(page).and(page.locator('[data-changed="true"]')).first()).toBeVisible();
+  const state = await page.evaluate(readState);
+  for (const bar of state.bars) expect(bar.transition).toMatch(/^0s(, 0s)*$/);
+  const highlights = await page.evaluate(() =>
+    ['table[data-testid="names"] tbody tr', '[data-testid="chart"] [data-testid="bar"]'].map((selector) => {
+      const element = document.querySelector(`${selector}[data-changed="true"]`);
+      if (!element) return null;
+      const computed = getComputedStyle(element);
+      return { animationName: computed.animationName, background: computed.backgroundColor };
+    }),
+  );
+  const [row, bar] = highlights;
+  expect(row, 'a highlighted row').not.toBeNull();
+  expect(row?.animationName).toBe('none');
+  // Still visible as a static background for the event, the same on the bar.
+  expect(row?.background).not.toBe('rgba(0, 0, 0, 0)');
+  expect(bar).toEqual(row);
 });
