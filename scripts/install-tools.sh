@@ -52,44 +52,38 @@ ensure_wasm_opt() {
     cargo install wasm-opt --version "$WASM_OPT_VERSION" --locked --force
 }
 
-ensure_chromium() {
-    [ -x /usr/bin/chromium ] && return
-    say "installing Debian's chromium"
+# Installs Debian's package $1; $2 says what for.
+apt_install() {
+    say "installing Debian's $1 $2"
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
     $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$1"
+}
+
+ensure_chromium() {
+    [ -x /usr/bin/chromium ] && return
+    apt_install chromium "for the end-to-end tests"
 }
 
 # The multi-instance tests start their own redis-server on a free port in a temp folder;
 # they never use the system service the package may start (port 6379).
 ensure_redis_server() {
     command -v redis-server >/dev/null && return
-    say "installing Debian's redis-server for the multi-instance tests"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq redis-server
+    apt_install redis-server "for the multi-instance tests"
 }
 
 # The proxy tests run Debian's nginx with the README's configuration, as a process of their
 # own (own prefix, port and pid file); the system service the package may start is not used.
 ensure_nginx() {
     [ -x /usr/sbin/nginx ] && return
-    say "installing Debian's nginx for the tests through a reverse proxy"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq nginx
+    apt_install nginx "for the tests through a reverse proxy"
 }
 
 # Names are Chinese: without a CJK font the screenshot shows empty boxes.
 ensure_cjk_font() {
     fc-list :lang=zh 2>/dev/null | grep -q . && return
-    say "installing Debian's fonts-wqy-zenhei for the screenshot"
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo=sudo
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq fonts-wqy-zenhei
+    apt_install fonts-wqy-zenhei "for the screenshot"
 }
 
 ensure_npm_packages() {
