@@ -60,7 +60,8 @@ pub(crate) enum Live {
     },
     Close(Bytes),
     /// The stream moved to another epoch: subscribers' streams end, and their clients
-    /// resume in the new one.
+    /// resume in the new one. Only a stream shared through a log (`redis`) moves.
+    #[cfg(feature = "redis")]
     Restart,
 }
 
@@ -452,10 +453,9 @@ mod tests {
         }
 
         fn fetched(indices: impl IntoIterator<Item = u64>) -> Fetched {
-            let id = |index| EventId { epoch: EPOCH, index };
             let entries = indices
                 .into_iter()
-                .map(|index| (index, frame::event(id(index), &index.to_string())))
+                .map(|index| (index, frame::event(at(index), &index.to_string())))
                 .collect();
             Fetched { entries, unreadable: false }
         }
@@ -481,13 +481,10 @@ mod tests {
         #[test]
         fn entries_from_the_log_extend_the_local_history_on_both_sides() {
             let hub = hub_with(1..=10); // keeps 7..=10
-            assert!(hub.needs_backfill(EventId { epoch: EPOCH, index: 2 }));
-            assert!(!hub.needs_backfill(EventId { epoch: EPOCH, index: 6 }));
-            assert!(!hub.needs_backfill(EventId { epoch: EPOCH, index: 10 }), "the latest here");
-            assert!(
-                hub.needs_backfill(EventId { epoch: EPOCH, index: 11 }),
-                "the log may be ahead"
-            );
+            assert!(hub.needs_backfill(at(2)));
+            assert!(!hub.needs_backfill(at(6)));
+            assert!(!hub.needs_backfill(at(10)), "the latest here");
+            assert!(hub.needs_backfill(at(11)), "the log may be ahead");
             assert!(!hub.needs_backfill(EventId { epoch: EPOCH + 1, index: 2 }));
             let older = hub.subscribe_with(Some("1000-2"), fetched(2..=12)).unwrap();
             assert_eq!((older.start, replayed(&older)), (Start::After(2), (3..=12).collect()));

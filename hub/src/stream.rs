@@ -292,6 +292,7 @@ fn next_live(item: Result<Live, RecvError>, metrics: &HubMetrics) -> Next {
     match item {
         Ok(Live::Event { id, frame }) => Next::Event(id, frame),
         Ok(Live::Close(frame)) => Next::Close(frame),
+        #[cfg(feature = "redis")]
         Ok(Live::Restart) => {
             tracing::info!("the stream moved to another epoch; ending this one so it resumes");
             Next::End
