@@ -88,7 +88,10 @@ pub fn use_live_names(seed: PageSeed) -> LiveNames {
     let silence_limit = watch::dead_link_after(interval_ms, heartbeat_ms);
     let limit_ms = silence_limit.as_millis() as f64;
     watch::every_quarter_of(silence_limit, move || {
-        page.dispatch(|live| live.check_silence(now(), limit_ms))
+        let now = now();
+        if page.model.with_untracked(|live| live.is_silent(now, limit_ms)) {
+            page.dispatch(|live| live.check_silence(now, limit_ms));
+        }
     });
 
     let model = page.model;
@@ -123,8 +126,14 @@ struct Page {
 impl Page {
     /// Hands something that happened to the model, then carries out what it says.
     fn dispatch(self, change: impl FnOnce(&mut Live) -> Vec<Command>) {
-        let commands = self.model.try_update(change).unwrap_or_default();
+        self.dispatch_for(|live| ((), change(live)));
+    }
+
+    /// [`Page::dispatch`] for a change that also answers something.
+    fn dispatch_for<T: Default>(self, change: impl FnOnce(&mut Live) -> (T, Vec<Command>)) -> T {
+        let (answer, commands) = self.model.try_update(change).unwrap_or_default();
         commands.into_iter().for_each(|command| self.run(command));
+        answer
     }
 
     fn run(self, command: Command) {
@@ -146,20 +155,14 @@ impl Page {
                 watch::at(at_ms, move || self.dispatch(|live| live.retry_due(generation, now())))
             }
             Command::RequestLead => self.glue.with_value(|glue| {
-                glue.link.iter().for_each(|link| link.request_lead(move || self.take_lead()))
+                glue.link.iter().for_each(|link| {
+                    link.request_lead(move || self.dispatch_for(|live| live.lead_granted(now())))
+                })
             }),
             Command::ReleaseLead => {
                 self.glue.with_value(|glue| glue.link.iter().for_each(TabLink::release))
             }
         }
-    }
-
-    /// The leader's lock was granted: whether this tab keeps it.
-    fn take_lead(self) -> bool {
-        let (take, commands) =
-            self.model.try_update(|live| live.lead_granted(now())).unwrap_or_default();
-        commands.into_iter().for_each(|command| self.run(command));
-        take
     }
 }
 

@@ -175,14 +175,20 @@ impl Live {
     /// Called every so often: reopens a connection that has been silent for over `limit_ms`
     /// (browsers can hang on a half-open TCP connection for minutes without an error).
     pub fn check_silence(&mut self, now: f64, limit_ms: f64) -> Vec<Command> {
-        let listening = self.role.holds_connection() && self.connection.state().is_listening();
-        if !listening || now - self.last_sign <= limit_ms {
+        if !self.is_silent(now, limit_ms) {
             return Vec::new();
         }
         self.with_status_posted(|live| {
             let next = live.connection.went_silent();
             live.carry_out(next, now)
         })
+    }
+
+    /// Whether this tab's connection has been silent for over `limit_ms`: read-only, so the
+    /// glue can ask every second without touching (and so redrawing from) the model.
+    pub fn is_silent(&self, now: f64, limit_ms: f64) -> bool {
+        let listening = self.role.holds_connection() && self.connection.state().is_listening();
+        listening && now - self.last_sign > limit_ms
     }
 
     /// The browser went offline.

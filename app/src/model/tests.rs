@@ -93,8 +93,11 @@ fn a_silent_link_is_reopened_from_the_last_id() {
     live.alone(0.0);
     live.source(SourceEvent::Opened, 0.0);
     live.source(SourceEvent::Item(data(3)), 100.0);
+    assert!(!live.is_silent(1_000.0, 1_000.0));
     assert!(live.check_silence(1_000.0, 1_000.0).is_empty());
+    assert!(live.is_silent(1_101.0, 1_000.0));
     assert_eq!(live.check_silence(1_101.0, 1_000.0), [Command::Open(Some(id(3)))]);
+    assert!(!live.is_silent(1_101.0, 1_000.0), "reopening counts as a sign of life");
     assert_eq!(live.connection.status().silent_reopens, 1);
 }
 
