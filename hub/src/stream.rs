@@ -150,18 +150,22 @@ impl Subscription {
         self,
         options: StreamOptions,
     ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
-        let mut delivery = self.into_delivery(options);
+        self.into_delivery(options).into_body()
+    }
+}
+
+impl Delivery {
+    /// Every frame still to come, in order, as a response body.
+    pub fn into_body(mut self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         stream! {
-            while let Some(frames) = delivery.next().await {
+            while let Some(frames) = self.next().await {
                 for frame in frames {
                     yield Ok(frame);
                 }
             }
         }
     }
-}
 
-impl Delivery {
     /// The next frames to write, `None` once the stream is over. Cancel-safe: dropped before
     /// it completes, it loses nothing, so it can race a socket's other events in `select!`.
     pub async fn next(&mut self) -> Option<Frames> {
