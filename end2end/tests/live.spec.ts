@@ -161,6 +161,18 @@ test('the state shows open while events arrive', async ({ page }) => {
   await expect(state(page)).toHaveAttribute('data-state', 'open');
 });
 
+test("the page's own stream is written by the lean writers", async ({ page, request }) => {
+  // Chromium sends its EventSource on a connection that already carried the page's files:
+  // the connection layer must still hand it to the per-thread writers, not to hyper.
+  await page.goto('/');
+  await expect(state(page)).toHaveAttribute('data-state', 'open');
+  const metrics = await (await request.get('/metrics')).text();
+  const streams = (writer: string) =>
+    Number(new RegExp(`^livenames_sse_streams\\{writer="${writer}"\\} (\\d+)$`, 'm').exec(metrics)?.[1]);
+  expect(streams('lean'), metrics).toBe(1);
+  expect(streams('hyper'), metrics).toBe(0);
+});
+
 test.describe('when the server ends the stream', () => {
   // Long enough that a slow first hydration still sees the stream before its 3rd event.
   const intervalMs = 1_000;

@@ -80,6 +80,13 @@ pub(crate) struct Fetched {
 /// to try them again. Get one with [`Hub::doorbell`].
 pub struct Doorbell(broadcast::Receiver<Live>);
 
+/// Another doorbell on the same hub, ringing from now on: one for each writer.
+impl Clone for Doorbell {
+    fn clone(&self) -> Self {
+        Self(self.0.resubscribe())
+    }
+}
+
 impl Doorbell {
     /// Waits for the next event or `close` after the last ring; several that came together
     /// ring once. A hub that is gone never rings again.

@@ -4,20 +4,98 @@
 //! axum [`Router`] on a [`TcpListener`] with one HTTP/1.1 connection layer: a `GET` whose
 //! handler answers with [`Reply::stream`] is written by a few per-thread writers straight to
 //! its socket (one `writev` per event, no task, timer or buffer per stream), and every other
-//! request is served by hyper, one request at a time, on the same connection.
+//! request is served by hyper, on the same connection, before or after the stream.
+//!
+//! ```text
+//! accept ─► Connection: read a head (httparse, deadline) ─┬─ clean: the Router ─┬─ Reply::stream ─► writers ─┐
+//!               ▲                                          │                     └─ other response ─► hyper, once
+//!               │                                          └─ not clean ─► hyper for the rest of the connection
+//!               └──────────── the stream is over (?limit, close): the connection's next request ◄──────┘
+//! ```
+//!
+//! ## Why the framing is hyper's
+//! Only a *clean* request is answered outside hyper: a whole HTTP/1.1 head with no
+//! `Content-Length`, `Transfer-Encoding`, `Expect` or `Upgrade`, whose `Connection` tokens are
+//! only `keep-alive`, within 100 headers and 64 KiB, that `httparse` and `http` accept. It has
+//! no body, so its head is all of it, and the next request starts right after. Everything
+//! else (bodies, HTTP/1.0, `Connection: close`, upgrades, malformed or oversized heads) goes
+//! to hyper for the rest of the connection, with the bytes already read put back, built as
+//! `axum::serve` builds it: hyper answers or refuses it as it would on its own.
+//!
+//! A clean request's non-stream response is written by hyper too: hyper is given the same
+//! head again and a view of the socket that reads nothing past it, writes the response as
+//! it would on a kept-alive connection of its own, and is dropped once the body is done and
+//! hyper has flushed (it flushes the socket only once its own buffer is empty). The
+//! connection then reads the next request itself. (Calling hyper's `graceful_shutdown`
+//! instead would make it add `connection: close` to the response.) A response that says
+//! `connection: close` closes the connection after it, as hyper would.
+//!
+//! A lean stream's head is written as hyper writes a chunked response to HTTP/1.1: the
+//! router's status and headers, `transfer-encoding: chunked`, `date`. While it runs, what
+//! the peer sends is kept (up to 64 KiB, as hyper stops reading too) and answered when the
+//! stream ends with its last chunk; a peer that leaves is closed at once.
+//!
+//! ## Limits
+//! A request head must arrive whole within [`Options::head_timeout`] of its first byte
+//! (or of the connection's start), however slowly it trickles; a kept-alive connection may
+//! wait [`Options::idle_timeout`] for its next request; a write that makes no progress for
+//! [`Options::stall_timeout`] closes its connection. On hyper's side the head timeout is
+//! hyper's header-read timeout, which starts when hyper waits for a head, so it also bounds
+//! that connection's idle time.
+//!
+//! ## Use
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use axum::{Router, extract::State, response::Response, routing::get};
+//! use sse_hub::{Hub, StreamOptions};
+//! use std::{num::NonZeroUsize, time::Duration};
+//!
+//! async fn sse(State(hub): State<Hub<String>>, reply: sse_lean::Reply) -> Response {
+//!     let options = StreamOptions {
+//!         retry: Duration::from_secs(3),
+//!         heartbeat: Duration::from_secs(15),
+//!         limit: None,
+//!         stop: Default::default(),
+//!     };
+//!     let subscription = hub.subscribe(None).expect("the stream is open");
+//!     reply.stream(subscription.into_delivery(options), ())
+//! }
+//!
+//! let hub: Hub<String> = Hub::new(NonZeroUsize::new(1024).unwrap(), NonZeroUsize::new(64).unwrap());
+//! let router = Router::new().route("/sse", get(sse)).with_state(hub.clone());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! sse_lean::Lean::default().serve(listener, router, hub.doorbell(), std::future::pending()).await
+//! # }
+//! ```
 #![deny(missing_docs)]
 
+mod connection;
+mod fanout;
+mod head;
 mod metrics;
+mod once;
+mod peer;
 mod reply;
+mod rewind;
+mod slow;
+mod stall;
+mod wire;
 
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
 
 use axum::Router;
+use connection::{Connection, Shared};
+use fanout::{Leaving, Writers};
 use sse_hub::Doorbell;
 use std::future::Future;
+use std::io;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// The connection layer's limits.
 #[derive(Clone, Copy, Debug)]
@@ -62,18 +140,58 @@ impl Lean {
     }
 
     /// Serves `router` on `listener` until `shutdown` completes; the writers wake when
-    /// `doorbell` rings (the hub published). Returns once every connection is done: streams
-    /// end when their deliveries do (cancel their `StreamOptions::stop` at shutdown).
+    /// `doorbell` rings (the hub published). Then it stops accepting, closes connections
+    /// between requests, lets hyper finish the responses it is writing, and returns once
+    /// every connection is done. Open streams end when their deliveries do: cancel their
+    /// `StreamOptions::stop` when `shutdown` completes.
+    ///
+    /// Handlers see the peer's address as `ConnectInfo<SocketAddr>`.
     pub async fn serve(
         self,
-        listener: TcpListener,
+        mut listener: TcpListener,
         router: Router,
         doorbell: Doorbell,
         shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        // Placeholder until the connection layer lands: hyper serves everything.
-        let _ = (doorbell, self.options);
-        let app = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    ) -> io::Result<()> {
+        let Self { options, metrics } = self;
+        let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
+        let (leaving, left) = mpsc::unbounded_channel();
+        let writers = Writers::start(&doorbell, leaving, &tasks, &stop)?;
+        let shared = Arc::new(Shared { router, writers, options, metrics, stop: stop.clone() });
+        tasks.spawn(finish_leaving_streams(left, shared.clone(), tasks.clone()));
+        tokio::pin!(shutdown);
+        loop {
+            // axum's accept retries (and logs) on errors such as running out of files.
+            let (tcp, peer) = tokio::select! {
+                () = &mut shutdown => break,
+                accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+            };
+            tasks.spawn(Connection::new(tcp, peer, shared.clone()).run());
+        }
+        drop(listener);
+        stop.cancel();
+        tasks.close();
+        tasks.wait().await;
+        Ok(())
+    }
+}
+
+/// Gives each stream that leaves the writers a task of its own, which writes the rest and
+/// then serves the connection's next requests.
+async fn finish_leaving_streams(
+    mut left: mpsc::UnboundedReceiver<Leaving>,
+    shared: Arc<Shared>,
+    tasks: TaskTracker,
+) {
+    // Ends once every writer has ended, at shutdown.
+    while let Some(leaving) = left.recv().await {
+        let shared = shared.clone();
+        let stalled = shared.metrics.stalled().clone();
+        let stall_timeout = shared.options.stall_timeout;
+        tasks.spawn(async move {
+            if let Some(ended) = slow::write_rest(leaving, stall_timeout, stalled).await {
+                Connection::resume(ended, shared).run().await;
+            }
+        });
     }
 }

@@ -95,6 +95,28 @@ pub struct Config {
     )]
     pub stall_timeout: Duration,
 
+    /// Seconds a client may take to send a whole request head, from its first byte (or from
+    /// connecting): a client that trickles or stalls must not hold a connection (at least 1).
+    #[arg(
+        long = "head-timeout-secs",
+        env = "LIVENAMES_HEAD_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value = "30",
+        value_parser = secs(1..)
+    )]
+    pub head_timeout: Duration,
+
+    /// Seconds a kept-alive connection may wait for its next request before it is closed
+    /// (at least 1).
+    #[arg(
+        long = "idle-timeout-secs",
+        env = "LIVENAMES_IDLE_TIMEOUT_SECS",
+        value_name = "SECS",
+        default_value = "60",
+        value_parser = secs(1..)
+    )]
+    pub idle_timeout: Duration,
+
     /// Seconds to wait for open connections after SIGINT/SIGTERM before exiting anyway.
     #[arg(
         long = "shutdown-timeout-secs",
@@ -185,6 +207,8 @@ mod tests {
         assert_eq!(config.max_connections, 10_000);
         assert_eq!(config.shutdown_timeout, Duration::from_secs(5));
         assert_eq!(config.stall_timeout, Duration::from_secs(30));
+        assert_eq!(config.head_timeout, Duration::from_secs(30));
+        assert_eq!(config.idle_timeout, Duration::from_secs(60));
         assert!(config.allow_origin.is_empty(), "same origin only");
         assert_eq!(config.redis_url, None, "the stream lives in this process");
         assert_eq!(config.redis_key, "livenames");

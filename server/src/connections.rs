@@ -1,12 +1,7 @@
 //! How many SSE streams may be open: the limit, the guard each open stream holds, and the
 //! open-files limit behind it.
 
-use crate::fast_sse::SseSplitter;
 use crate::refusal::{RefusalBackoff, Refused};
-use crate::stall::StallGuardListener;
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
-use futures::{Stream, StreamExt};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -58,18 +53,8 @@ impl StreamSlots {
     }
 }
 
-/// The peer of a connection, as handlers get it (`ConnectInfo<Peer>`) on every path: from
-/// axum for the connections it serves, from the `/sse` fast path for the others.
-#[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, StallGuardListener<SseSplitter>>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, StallGuardListener<SseSplitter>>) -> Self {
-        Self(*stream.remote_addr())
-    }
-}
-
-/// One open stream: holds its slot and logs its end, both when its body is dropped.
+/// One open stream: holds its slot and logs its end, both when the stream is over and
+/// this guard is dropped (`sse_lean::Reply::stream` holds it that long).
 #[derive(Debug)]
 pub struct OpenStream {
     peer: SocketAddr,
@@ -81,20 +66,6 @@ impl OpenStream {
     /// Starts holding `slot` for the subscriber at `peer`.
     pub fn new(peer: SocketAddr, slot: OwnedSemaphorePermit) -> Self {
         Self { peer, opened: Instant::now(), _slot: slot }
-    }
-
-    /// The subscriber's address.
-    pub fn peer(&self) -> SocketAddr {
-        self.peer
-    }
-
-    /// `body`, holding this guard for exactly as long as hyper holds the body: it drops it
-    /// when the stream ends, the client leaves, a write fails or the server shuts down.
-    pub fn hold<S: Stream>(self, body: S) -> impl Stream<Item = S::Item> {
-        body.map(move |item| {
-            let _held = &self;
-            item
-        })
     }
 }
 
@@ -149,14 +120,13 @@ mod tests {
         assert!(slots.take().is_ok());
     }
 
-    #[tokio::test]
-    async fn a_held_slot_is_released_when_the_body_is_dropped() {
+    #[test]
+    fn an_open_stream_holds_its_slot_until_dropped() {
         let slots = StreamSlots::new(1, Duration::from_secs(1));
         let peer = "127.0.0.1:9".parse().unwrap();
-        let body =
-            OpenStream::new(peer, slots.take().unwrap()).hold(futures::stream::pending::<()>());
-        assert!(slots.take().is_err(), "the body holds the slot");
-        drop(body);
+        let open = OpenStream::new(peer, slots.take().unwrap());
+        assert!(slots.take().is_err(), "the stream holds the slot");
+        drop(open);
         assert!(slots.take().is_ok());
     }
 }

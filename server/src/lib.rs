@@ -11,9 +11,8 @@
 //! - [`source`]: the stream a handler reads, this process's hub or the Redis-shared one.
 //! - [`sse`]: the `GET /sse` handler; [`connections`]: how many streams may be open;
 //!   [`refusal`]: what a request beyond them is told.
-//! - [`fast_sse`]: connections whose first request is `/sse` skip hyper; [`fanout`] writes
-//!   their streams, one task per runtime thread, in HTTP chunks ([`wire`]); [`stall`]
-//!   closes connections whose writes stall.
+//! - `sse_lean` (the `lean/` crate): the connection layer every connection goes through;
+//!   `/sse` streams are written by its per-thread writers, everything else by hyper.
 //! - [`ops`]: `GET /healthz` and `GET /metrics`; [`layers`]: gzip and CORS around it all.
 //! - [`site`]: the site folder must be of this build; [`favicon`]: the page's icon.
 //! - [`listen`]: the listening socket, shared with other instances with `--reuse-port`.
@@ -22,8 +21,6 @@
 pub mod config;
 pub mod connections;
 pub mod error;
-pub mod fanout;
-pub mod fast_sse;
 pub mod favicon;
 pub mod layers;
 pub mod listen;
@@ -33,8 +30,6 @@ pub mod refusal;
 pub mod site;
 pub mod source;
 pub mod sse;
-pub mod stall;
-pub mod wire;
 
 use app::event::NamesEvent;
 use app::event::{PageSeed, RenderedEvent};
@@ -44,22 +39,17 @@ use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::get;
 use config::Config;
-use connections::{Peer, StreamSlots};
-use fanout::Writers;
-use fast_sse::{FastSse, Handover, SlowStreams, SseSplitter};
+use connections::StreamSlots;
 use leptos::config::LeptosOptions;
 use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use source::Source;
 use sse_hub::Hub;
-use stall::StallGuardListener;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 /// The name cargo-leptos gives the site's WASM, JS and CSS files (`[[workspace.metadata.leptos]]`).
 const OUTPUT_NAME: &str = "livenames";
@@ -134,8 +124,12 @@ pub async fn serve(
     let stop = CancellationToken::new();
     let (source, generator) = Source::start(&config, &stop).await?;
     let slots = StreamSlots::new(config.max_connections, config.retry);
-    let stalled = Counter::default();
-    let metrics = Arc::new(ops::registry(&source, &slots, &stalled));
+    let lean = sse_lean::Lean::new(sse_lean::Options {
+        head_timeout: config.head_timeout,
+        idle_timeout: config.idle_timeout,
+        stall_timeout: config.stall_timeout,
+    });
+    let metrics = Arc::new(ops::registry(&source, &slots, lean.metrics()));
     let state = AppState {
         leptos_options: leptos_options(&config, addr),
         source,
@@ -145,31 +139,10 @@ pub async fn serve(
         slots,
         metrics,
     };
-    let tasks = TaskTracker::new();
-    let (handover, handed) = Handover::new();
-    let slow = SlowStreams {
-        stall_timeout: config.stall_timeout,
-        stalled: stalled.clone(),
-        tasks: tasks.clone(),
-        handover: handover.clone(),
-    };
-    let writers = Arc::new(Writers::start(state.source.hub(), slow, &stop)?);
+    let doorbell = state.source.hub().doorbell();
     let app = layers::around(router(state), &config.allow_origin);
-    let fast = FastSse { app: app.clone(), writers, stop: stop.clone(), tasks, handover };
-    let fast_tasks = fast.tasks.clone();
-    // Connections whose first request is `/sse` stay on the fast path; axum gets the rest.
-    let listener = SseSplitter::new(listener, handed, fast)?;
-    let listener = StallGuardListener::new(listener, config.stall_timeout, stalled);
     tracing::info!("listening on http://{addr}");
-    // Peers' addresses reach the handlers, for the logs.
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<Peer>())
-        .with_graceful_shutdown(stop_on(shutdown, stop.clone()));
-    let every_connection = async {
-        let served = server.await;
-        fast_tasks.close();
-        fast_tasks.wait().await;
-        served
-    };
+    let every_connection = lean.serve(listener, app, doorbell, stop_on(shutdown, stop.clone()));
     let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout).await;
     // The generator ends at stop; with Redis it releases its lease, so another instance
     // takes over at once instead of after the lease expires.

@@ -9,9 +9,9 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use serde::Serialize;
+use sse_lean::StreamMetrics;
 
 /// The content type of prometheus-client's text encoding, which Prometheus scrapes as is.
 const OPENMETRICS_TEXT: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -62,9 +62,10 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 }
 
 /// This server's registry: the hub's series and the stream slots', prefixed `livenames_sse_`,
+/// the connection layer's (open streams by writer, stalled connections),
 /// and with `--redis-url` Redis's, prefixed `livenames_redis_`.
 /// One per server, never global, so several servers in one process keep separate counts.
-pub fn registry(source: &Source, slots: &StreamSlots, stalled: &Counter) -> Registry {
+pub fn registry(source: &Source, slots: &StreamSlots, lean: &StreamMetrics) -> Registry {
     let mut registry = Registry::with_prefix("livenames");
     let sse = registry.sub_registry_with_prefix("sse");
     source.hub().metrics().register(sse);
@@ -72,10 +73,6 @@ pub fn registry(source: &Source, slots: &StreamSlots, stalled: &Counter) -> Regi
     if let Some(redis) = source.redis_metrics() {
         redis.register(registry.sub_registry_with_prefix("redis"));
     }
-    registry.register(
-        "connections_stalled",
-        "Connections closed because the client stopped reading",
-        stalled.clone(),
-    );
+    lean.register(&mut registry);
     registry
 }

@@ -3,18 +3,17 @@
 //! resumable with `Last-Event-ID` or `?lastEventId=`.
 
 use crate::AppState;
-use crate::connections::{OpenStream, Peer};
+use crate::connections::OpenStream;
 use crate::error::Error;
-use crate::fast_sse::{self, FastPath};
 use crate::refusal;
-use axum::Extension;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Deserialize;
-use sse_hub::{StreamOptions, sse_response};
+use sse_hub::StreamOptions;
+use sse_lean::Reply;
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::time::Duration;
@@ -55,21 +54,21 @@ impl TryFrom<String> for Limit {
 /// left off otherwise.
 pub async fn stream(
     State(state): State<AppState>,
-    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
-    fast_path: Option<Extension<FastPath>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    reply: Reply,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let span = tracing::info_span!("sse", %peer);
     // The hub's logs about this subscription (a gap) and while streaming (a slow drop) name
     // the peer.
-    open(state, peer, fast_path.is_some(), headers, query).instrument(span).await
+    open(state, peer, reply, headers, query).instrument(span).await
 }
 
 async fn open(
     state: AppState,
     peer: SocketAddr,
-    fast_path: bool,
+    reply: Reply,
     headers: HeaderMap,
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
@@ -98,11 +97,7 @@ async fn open(
         stop: state.stop.clone(),
     };
     let open = OpenStream::new(peer, slot);
-    if fast_path {
-        return Ok(fast_sse::streaming_response(subscription.into_delivery(options), open));
-    }
-    let body = open.hold(subscription.into_stream(options));
-    Ok(sse_response(body.in_current_span()))
+    Ok(reply.stream(subscription.into_delivery(options), open))
 }
 
 /// How far each connection's `retry:` may be from `--retry-ms`, as a fraction of it.

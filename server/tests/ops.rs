@@ -69,6 +69,9 @@ async fn beyond_max_connections_an_event_stream_gets_only_retry_and_the_connecti
     let requests = match via {
         Via::Fresh => resume,
         Via::KeepAlive => format!("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n{resume}"),
+        Via::Fallback => {
+            format!("POST /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx{resume}")
+        }
     };
     let answer = exchange_until_closed(&addr, &requests).await;
     let (head, body) = answer.rsplit_once("HTTP/1.1 ").unwrap().1.split_once("\r\n\r\n").unwrap();
@@ -439,7 +442,7 @@ fn index(id: &str) -> u64 {
     id.parse::<EventId>().unwrap().index
 }
 
-on_both_paths!(
+on_every_path!(
     beyond_max_connections_sse_answers_503_with_retry_after_until_a_stream_leaves,
     beyond_max_connections_an_event_stream_gets_only_retry_and_the_connection_closes,
     refused_event_streams_come_back_spread_out_and_stream_once_a_slot_is_free,

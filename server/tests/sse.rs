@@ -3,7 +3,8 @@
 mod common;
 
 use app::event::NamesEvent;
-use common::{PATIENCE, TestServer, Via, get_via, next_event, open_stream_via};
+use common::{PATIENCE, TestServer, Via, get, get_via, next_event, open_stream_via};
+use http::Method;
 use http_body_util::BodyExt;
 use server::names::{NAMES_PER_EVENT, name_at, surnames};
 use sse_hub::{CLOSE_EVENT, EventId, GAP_EVENT, PING_EVENT};
@@ -99,22 +100,42 @@ async fn an_ended_stream_leaves_its_connection_for_the_next_request(via: Via) {
     let io = hyper_util::rt::TokioIo::new(tcp);
     let (mut connection, driver) = hyper::client::conn::http1::handshake(io).await.unwrap();
     tokio::spawn(driver);
-    let mut get = async |path: &str| {
-        let request = http::Request::get(path).header("host", "livenames");
-        let response = connection.send_request(request.body(String::new()).unwrap());
-        let response = tokio::time::timeout(PATIENCE, response).await.unwrap();
-        let (head, body) = response.expect("the connection carries the request").into_parts();
-        let body = tokio::time::timeout(PATIENCE, body.collect()).await.unwrap();
-        (head.status, String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap())
-    };
-    if let Via::KeepAlive = via {
-        assert_eq!(get("/healthz").await.0, 200);
+    if let Some((method, body)) = via.warm_up() {
+        let (status, _) = send(&mut connection, method, "/healthz", body).await;
+        assert!([200, 405].contains(&status.as_u16()), "{status}");
     }
-    let (status, stream) = get("/sse?limit=1").await;
+    let (status, stream) = send(&mut connection, Method::GET, "/sse?limit=1", "").await;
     assert_eq!(status, 200);
     assert!(stream.contains("\nevent: close\n"), "{stream}");
-    let (status, health) = get("/healthz").await;
+    let (status, health) = send(&mut connection, Method::GET, "/healthz", "").await;
     assert_eq!(status, 200, "{health}");
+}
+
+/// Sends one request on `connection` and reads its response whole.
+async fn send(
+    connection: &mut hyper::client::conn::http1::SendRequest<String>,
+    method: Method,
+    path: &str,
+    body: &str,
+) -> (http::StatusCode, String) {
+    let request = http::Request::builder().method(method).uri(path).header("host", "livenames");
+    let response = connection.send_request(request.body(body.to_string()).unwrap());
+    let response = tokio::time::timeout(PATIENCE, response).await.unwrap();
+    let (head, body) = response.expect("the connection carries the request").into_parts();
+    let body = tokio::time::timeout(PATIENCE, body.collect()).await.unwrap();
+    (head.status, String::from_utf8(body.unwrap().to_bytes().to_vec()).unwrap())
+}
+
+async fn the_stream_is_counted_under_its_writer(via: Via) {
+    let server = TestServer::start(&["--interval-ms", "50"]).await;
+    let (_, mut events) = open_stream_via(via, &server.url("/sse"), &[]).await;
+    assert!(next_event(&mut events).await.is_some());
+    let metrics = get(&server.url("/metrics"), &[]).await.text().await.unwrap();
+    for writer in ["lean", "hyper"] {
+        let series = format!("livenames_sse_streams{{writer=\"{writer}\"}} ");
+        let open = if writer == via.writer() { 1 } else { 0 };
+        assert!(metrics.contains(&format!("{series}{open}\n")), "{series}{open}: {metrics}");
+    }
 }
 
 async fn max_events_ends_the_stream_for_everyone(via: Via) {
@@ -328,7 +349,8 @@ fn assert_valid_names(event: &NamesEvent) {
     }
 }
 
-on_both_paths!(
+on_every_path!(
+    the_stream_is_counted_under_its_writer,
     stream_has_the_headers_a_proxy_and_a_browser_need,
     events_carry_id_retry_and_the_classic_json,
     first_event_of_a_fresh_stream_has_index_one,

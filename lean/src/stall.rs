@@ -1,11 +1,11 @@
 //! Connections whose writes stall are closed.
 //!
-//! A subscriber that stops reading fills its socket buffers, and then hyper stops polling
-//! the response body: the hub can no longer see it fall behind, and the connection, with its
-//! buffers, would stay forever. Failing a write that has made no progress for the timeout
-//! makes hyper close the connection; the browser, if still there, resumes from history.
+//! A subscriber that stops reading fills its socket buffers, and then hyper (or a slow
+//! stream's task) stops polling the stream: the hub can no longer see it fall behind, and the
+//! connection, with its buffers, would stay forever. Failing a write that has made no
+//! progress for the timeout closes the connection; the browser, if still there, resumes from
+//! history.
 
-use axum::serve::Listener;
 use prometheus_client::metrics::counter::Counter;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -13,34 +13,6 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
-
-/// A listener whose connections fail a write stalled for longer than `timeout`.
-pub struct StallGuardListener<L> {
-    inner: L,
-    timeout: Duration,
-    stalled: Counter,
-}
-
-impl<L> StallGuardListener<L> {
-    /// Guards the connections of `inner`, counting the ones closed in `stalled`.
-    pub fn new(inner: L, timeout: Duration, stalled: Counter) -> Self {
-        Self { inner, timeout, stalled }
-    }
-}
-
-impl<L: Listener> Listener for StallGuardListener<L> {
-    type Io = StallGuard<L::Io>;
-    type Addr = L::Addr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        let (io, addr) = self.inner.accept().await;
-        (StallGuard::new(io, self.timeout, self.stalled.clone()), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
 
 /// An IO whose writes fail with `TimedOut` once one has been pending for `timeout`.
 pub struct StallGuard<T> {

@@ -1,10 +1,33 @@
-//! The bytes of a streaming HTTP/1.1 response on the `/sse` fast path: the hub's frames,
+//! The bytes of a lean stream's HTTP/1.1 response: the hub's frames,
 //! one HTTP chunk per write, and the writes themselves, waiting ([`write_all`]) or not
 //! ([`try_write_all`]).
 
+use axum::http::HeaderValue;
+use axum::http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
+use axum::response::Response;
 use sse_hub::Frames;
 use std::io::{self, IoSlice, Write};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
+
+/// The head of a lean stream's response: the router's status and headers, framed in
+/// chunks, with `date` last, as hyper writes a streaming body's head to an HTTP/1.1 request.
+pub fn stream_head(response: Response) -> Vec<u8> {
+    let (parts, _empty) = response.into_parts();
+    let mut headers = parts.headers;
+    // The body is the chunks the writers write, not the router's empty one.
+    headers.remove(CONTENT_LENGTH);
+    headers.insert(TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+    let reason = parts.status.canonical_reason().unwrap_or("");
+    let mut head = format!("HTTP/1.1 {} {reason}\r\n", parts.status.as_u16()).into_bytes();
+    for (name, value) in &headers {
+        head.extend_from_slice(
+            &[name.as_str().as_bytes(), b": ", value.as_bytes(), b"\r\n"].concat(),
+        );
+    }
+    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+    head.extend_from_slice(format!("date: {date}\r\n\r\n").as_bytes());
+    head
+}
 
 /// The most parts one write takes: a chunk's size line, three frames, and its CRLF.
 pub const MAX_PARTS: usize = 5;

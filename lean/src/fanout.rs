@@ -1,47 +1,65 @@
-//! The fast path's writers: one task per runtime thread holds the `/sse` streams that keep
-//! up, and on each event writes it to all of them in one pass, one non-blocking `writev`
-//! per stream, with no task, timer or waker per stream: the loop the bench's floor runs,
-//! plus the `Delivery` that decides each stream's bytes.
+//! The writers: one task per runtime thread holds the lean streams that keep up, and on
+//! each event writes it to all of them in one pass, one non-blocking `writev` per stream,
+//! with no task, timer or waker per stream, only the `Delivery` that decides each stream's
+//! bytes.
 //!
-//! A stream whose socket cannot take a write whole, or that ends, leaves for a task of its
-//! own ([`SlowStreams`]), which waits under the stall guard and at the end hands the
-//! connection to axum; one whose peer leaves is closed here. Each writer watches its sockets for peers leaving through an
-//! epoll set of its own (`mio::Poll`), which the runtime watches as one file, so a stream
-//! costs the runtime nothing: a slab entry here, and its `Delivery`.
+//! A stream whose socket cannot take a write whole, or that ends, leaves the writers
+//! ([`Leaving`]) for a task of its own ([`slow`](crate::slow)), which writes the rest under
+//! the stall guard and then gives the connection back for its next request. Each writer
+//! watches its sockets through an epoll set of its own (`mio::Poll`), which the runtime
+//! watches as one file: a peer that leaves is closed at once, and what a peer sends while
+//! its stream runs (a pipelined request) is kept for after the stream, as hyper keeps it.
 
-use crate::connections::OpenStream;
-use crate::fast_sse::SlowStreams;
+use crate::metrics::OpenCount;
+use crate::peer::{self, Peer};
+use crate::reply::Held;
 use crate::wire::{self, SizeLine};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
-use sse_hub::{Delivery, Doorbell, Hub, TryNext};
+use sse_hub::{Doorbell, TryNext};
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::unix::AsyncFd;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// Streams written between two yields to the runtime, so that a pass over thousands of
 /// streams does not hold up the thread's other tasks (page requests) for its whole length.
 const STREAMS_PER_TURN: usize = 128;
 /// Peers' events taken from the writer's epoll set at once.
 const EVENTS_PER_POLL: usize = 256;
-/// The most a peer may send on a stream at once (it has nothing to say): more is an abuse,
-/// and its stream is closed.
-const MOST_READ_PER_WAKE: usize = 64 * 1024;
 /// The slab is compacted once less than this share of it is used: memory comes back after
 /// a crowd leaves.
 const COMPACT_BELOW: usize = 4;
 
-/// A stream the router decided on: its socket, its response head, and its delivery.
+/// One subscriber's stream, whoever writes it.
+pub struct Subscriber {
+    /// What to write, and what to drop at the end.
+    pub held: Held,
+    pub peer: SocketAddr,
+    /// What the peer sent after its request: its next requests.
+    pub kept: Vec<u8>,
+    pub counted: OpenCount,
+}
+
+/// A stream for the writers: its socket, its response head, and the subscriber.
 pub struct NewStream {
     pub tcp: std::net::TcpStream,
-    pub head: String,
-    pub delivery: Delivery,
-    pub open: OpenStream,
+    pub head: Vec<u8>,
+    pub subscriber: Subscriber,
+}
+
+/// A stream that leaves the writers: it cannot keep up, or it is over (its last chunk is
+/// left to write). `unsent` is what its socket did not take.
+pub struct Leaving {
+    pub tcp: std::net::TcpStream,
+    pub unsent: Vec<u8>,
+    pub subscriber: Subscriber,
 }
 
 /// The writers, one per runtime thread; new streams go to each in turn.
@@ -51,19 +69,20 @@ pub struct Writers {
 }
 
 impl Writers {
-    /// Starts one writer per runtime thread, each woken by `hub`'s doorbell, until `stop`;
-    /// streams that cannot keep up go to `slow`, whose task tracker also holds the writers.
-    pub fn start<T: serde::Serialize>(
-        hub: &Hub<T>,
-        slow: SlowStreams,
+    /// Starts one writer per runtime thread in `tasks`, each woken by `doorbell`, until
+    /// `stop`; the streams that leave them go to `leaving`.
+    pub fn start(
+        doorbell: &Doorbell,
+        leaving: mpsc::UnboundedSender<Leaving>,
+        tasks: &TaskTracker,
         stop: &CancellationToken,
     ) -> io::Result<Self> {
         let threads = tokio::runtime::Handle::current().metrics().num_workers();
         let mut inboxes = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (inbox, received) = mpsc::unbounded_channel();
-            let writer = Writer::new(received, hub.doorbell(), slow.clone(), stop.clone())?;
-            slow.tasks.spawn(writer.run());
+            let writer = Writer::new(received, doorbell.clone(), leaving.clone(), stop.clone())?;
+            tasks.spawn(writer.run());
             inboxes.push(inbox);
         }
         Ok(Self { inboxes, next: AtomicUsize::new(0) })
@@ -80,17 +99,17 @@ impl Writers {
 /// One stream held by a writer.
 struct Stream {
     tcp: TcpStream,
-    delivery: Delivery,
-    open: OpenStream,
+    subscriber: Subscriber,
+    /// Whether the writer's epoll set watches the socket: not once the peer has sent
+    /// [`peer::MOST_KEPT`] bytes.
+    watched: bool,
 }
 
 /// How far one stream got in a pass.
 enum Pumped {
     /// Everything ready was written: the stream waits for the next event or its ping.
     Idle,
-    /// The stream leaves for a task of its own, which writes these bytes (what the socket
-    /// did not take) and the rest: it cannot keep up, or it is over (its last chunk is left,
-    /// then its connection goes to axum for the next request).
+    /// The stream leaves, with these bytes unsent (see [`Leaving`]).
     Leaves(Vec<u8>),
     /// The peer is gone (the write failed).
     Gone,
@@ -106,7 +125,7 @@ struct Writer {
     events: Events,
     /// The earliest ping due among the idle streams.
     next_ping: Option<Instant>,
-    slow: SlowStreams,
+    leaving: mpsc::UnboundedSender<Leaving>,
     stop: CancellationToken,
 }
 
@@ -114,7 +133,7 @@ impl Writer {
     fn new(
         inbox: mpsc::UnboundedReceiver<NewStream>,
         doorbell: Doorbell,
-        slow: SlowStreams,
+        leaving: mpsc::UnboundedSender<Leaving>,
         stop: CancellationToken,
     ) -> io::Result<Self> {
         let poll = Poll::new()?;
@@ -131,7 +150,7 @@ impl Writer {
             registry,
             events: Events::with_capacity(EVENTS_PER_POLL),
             next_ping: None,
-            slow,
+            leaving,
             stop,
         })
     }
@@ -151,30 +170,31 @@ impl Writer {
                 ready = self.peers.readable_mut() => match ready {
                     Ok(mut ready) => {
                         ready.clear_ready();
-                        self.reap_departed();
+                        self.read_peers();
                     }
                     Err(err) => tracing::error!(%err, "cannot watch the streams' peers"),
                 },
                 () = &mut ping, if self.next_ping.is_some() => self.write_ready().await,
             }
         }
-        // Every delivery now sees the stop and ends: each stream gets its last chunk.
+        // The deliveries that see the stop end now: each stream gets its last chunk.
         self.write_ready().await;
     }
 
     /// Registers a new stream, and writes its head and whatever it has ready.
     fn adopt(&mut self, new: NewStream) {
-        let NewStream { tcp, head, delivery, open } = new;
+        let NewStream { tcp, head, subscriber } = new;
         let entry = self.streams.vacant_entry();
         let mut tcp = TcpStream::from_std(tcp);
         if let Err(err) = self.registry.register(&mut tcp, Token(entry.key()), Interest::READABLE) {
-            tracing::warn!(%err, peer = %open.peer(), "cannot watch a stream's socket; closing it");
+            let peer = subscriber.peer;
+            tracing::warn!(%err, %peer, "cannot watch a stream's socket; closing it");
             return;
         }
         let key = entry.key();
-        entry.insert(Stream { tcp, delivery, open });
+        entry.insert(Stream { tcp, subscriber, watched: true });
         let stream = &mut self.streams[key];
-        let pumped = match write(&stream.tcp, &[head.as_bytes()]) {
+        let pumped = match write(&stream.tcp, &[&head]) {
             Ok(()) => pump(stream),
             Err(leaves_or_gone) => leaves_or_gone,
         };
@@ -200,12 +220,13 @@ impl Writer {
     fn settle(&mut self, key: usize, pumped: Pumped) {
         match pumped {
             Pumped::Idle => {
-                let due = self.streams[key].delivery.ping_due();
+                let due = self.streams[key].subscriber.held.delivery.ping_due();
                 self.next_ping = Some(self.next_ping.map_or(due, |next| next.min(due)));
             }
             Pumped::Leaves(unsent) => {
-                let Stream { tcp, delivery, open } = self.release(key);
-                self.slow.spawn(tcp.into(), unsent, delivery, open);
+                let Stream { tcp, subscriber, .. } = self.release(key);
+                // The receiver is gone only at shutdown: the stream is then closed.
+                let _ = self.leaving.send(Leaving { tcp: tcp.into(), unsent, subscriber });
             }
             Pumped::Gone => drop(self.release(key)),
         }
@@ -214,32 +235,38 @@ impl Writer {
     /// Takes the stream at `key` out of this writer.
     fn release(&mut self, key: usize) -> Stream {
         let mut stream = self.streams.remove(key);
-        if let Err(err) = self.registry.deregister(&mut stream.tcp) {
-            tracing::debug!(%err, "deregistering a stream's socket");
-        }
+        unwatch(&self.registry, &mut stream);
         stream
     }
 
-    /// Closes the streams whose peers left (or sent more than a stream's peer may).
-    fn reap_departed(&mut self) {
+    /// Reads what the peers that woke the epoll set sent, and closes the streams of those
+    /// that left.
+    fn read_peers(&mut self) {
         loop {
             let poll = self.peers.get_mut();
             if let Err(err) = poll.poll(&mut self.events, Some(Duration::ZERO)) {
                 return tracing::error!(%err, "cannot read the streams' peers' events");
             }
-            let departed: Vec<usize> = (self.events.iter())
-                .map(|event| event.token().0)
-                .filter(|key| self.streams.get(*key).is_some_and(|s| peer_departed(&s.tcp)))
-                .collect();
-            let more = self.events.iter().count() == EVENTS_PER_POLL;
-            for key in departed {
-                drop(self.release(key));
+            let keys: Vec<usize> = self.events.iter().map(|event| event.token().0).collect();
+            for key in &keys {
+                self.read_peer(*key);
             }
-            if !more {
+            if keys.len() < EVENTS_PER_POLL {
                 break;
             }
         }
         self.compact_if_sparse();
+    }
+
+    /// Reads what the peer of the stream at `key` sent.
+    fn read_peer(&mut self, key: usize) {
+        let Some(stream) = self.streams.get_mut(key) else { return };
+        let tcp = &stream.tcp;
+        match peer::read_into(&mut stream.subscriber.kept, |buf| (&*tcp).read(buf)) {
+            Peer::Here => {}
+            Peer::Full => unwatch(&self.registry, stream),
+            Peer::Gone => drop(self.release(key)),
+        }
     }
 
     /// Gives memory back once most streams have left: the slab moves its streams to the
@@ -250,15 +277,25 @@ impl Writer {
         }
         let registry = &self.registry;
         self.streams.compact(|stream, _from, to| {
-            registry.reregister(&mut stream.tcp, Token(to), Interest::READABLE).is_ok()
+            !stream.watched
+                || registry.reregister(&mut stream.tcp, Token(to), Interest::READABLE).is_ok()
         });
+    }
+}
+
+/// Stops watching `stream`'s socket.
+fn unwatch(registry: &Registry, stream: &mut Stream) {
+    if std::mem::take(&mut stream.watched) {
+        if let Err(err) = registry.deregister(&mut stream.tcp) {
+            tracing::debug!(%err, "deregistering a stream's socket");
+        }
     }
 }
 
 /// Writes everything `stream`'s delivery has ready, each event as one chunk.
 fn pump(stream: &mut Stream) -> Pumped {
     loop {
-        let frames = match stream.delivery.try_next() {
+        let frames = match stream.subscriber.held.delivery.try_next() {
             TryNext::Frames(frames) => frames,
             TryNext::Empty => return Pumped::Idle,
             TryNext::Finished => return Pumped::Leaves(Vec::new()),
@@ -280,41 +317,22 @@ fn write(tcp: &TcpStream, parts: &[&[u8]]) -> Result<(), Pumped> {
     }
 }
 
-/// Reads what the peer sent (and ignores it): `true` once it has closed or reset the
-/// connection, or sent more than a stream's peer may.
-fn peer_departed(mut tcp: &TcpStream) -> bool {
-    let mut scratch = [0; 4096];
-    let mut read = 0;
-    while read < MOST_READ_PER_WAKE {
-        match tcp.read(&mut scratch) {
-            Ok(0) => return true,
-            Ok(n) => read += n,
-            Err(err) if err.kind() == io::ErrorKind::WouldBlock => return false,
-            Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return true,
-        }
-    }
-    tracing::warn!(peer = ?tcp.peer_addr().ok(), "a stream's peer sent more than {MOST_READ_PER_WAKE} bytes; closing it");
-    true
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connections::StreamSlots;
-    use crate::fast_sse::Handover;
+    use crate::metrics::StreamMetrics;
+    use crate::slow;
     use prometheus_client::metrics::counter::Counter;
-    use sse_hub::{EventId, StreamOptions};
+    use sse_hub::{EventId, Hub, StreamOptions};
     use std::num::NonZeroUsize;
     use tokio::io::AsyncReadExt;
-    use tokio_util::task::TaskTracker;
 
     const HEAD: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
 
     struct Fixture {
         hub: Hub<String>,
         writers: Writers,
-        slots: StreamSlots,
+        metrics: StreamMetrics,
         tasks: TaskTracker,
         stop: CancellationToken,
     }
@@ -325,17 +343,18 @@ mod tests {
             let hub = Hub::new(size(1024), size(64));
             let tasks = TaskTracker::new();
             let stop = CancellationToken::new();
-            // No axum here: an ended stream's connection is closed, so it reads to its end.
-            let (handover, _no_axum) = Handover::new();
-            let slow = SlowStreams {
-                stall_timeout: Duration::from_secs(60),
-                stalled: Counter::default(),
-                tasks: tasks.clone(),
-                handover,
-            };
-            let writers = Writers::start(&hub, slow, &stop).unwrap();
-            let slots = StreamSlots::new(1000, Duration::from_secs(1));
-            Self { hub, writers, slots, tasks, stop }
+            let (leaving, mut left) = mpsc::unbounded_channel();
+            let writers = Writers::start(&hub.doorbell(), leaving, &tasks, &stop).unwrap();
+            // No connection layer here: an ended stream's connection is closed, so its
+            // client reads to its end.
+            let slow_tasks = tasks.clone();
+            tasks.spawn(async move {
+                while let Some(leaving) = left.recv().await {
+                    let stall = Duration::from_secs(60);
+                    slow_tasks.spawn(slow::write_rest(leaving, stall, Counter::default()));
+                }
+            });
+            Self { hub, writers, metrics: StreamMetrics::default(), tasks, stop }
         }
 
         /// A new subscriber whose socket, on the server's side, has the smallest send
@@ -355,8 +374,10 @@ mod tests {
                 stop: self.stop.clone(),
             };
             let delivery = self.hub.subscribe(None).unwrap().into_delivery(options);
-            let open = OpenStream::new(peer, self.slots.take().unwrap());
-            self.writers.adopt(NewStream { tcp, head: HEAD.into(), delivery, open });
+            let held = Held { delivery, guard: Box::new(()) };
+            let counted = self.metrics.open(crate::Writer::Lean);
+            let subscriber = Subscriber { held, peer, kept: Vec::new(), counted };
+            self.writers.adopt(NewStream { tcp, head: HEAD.into(), subscriber });
             client
         }
 
@@ -414,7 +435,7 @@ mod tests {
     #[tokio::test]
     async fn a_stream_that_cannot_keep_up_moves_to_a_task_of_its_own_and_misses_nothing() {
         let fixture = Fixture::new();
-        let threads = fixture.tasks.len();
+        let threads = fixture.tasks.len(); // the writers and the task that takes leavers
         let mut client = fixture.subscribe(1024).await;
         // Nothing is read for now: the socket's buffers fill within a few events of 2 KB.
         let mut indices = Vec::new();
