@@ -15,6 +15,7 @@ use crate::reply::{Arrival, Held, LeanStream};
 use crate::rewind::Rewind;
 use crate::slow::Ended;
 use crate::stall::StallGuard;
+use crate::waiting::{Waiter, Waiting};
 use crate::{Options, wire};
 use axum::Router;
 use axum::body::Body;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub metrics: StreamMetrics,
     /// Cancelled at shutdown: connections close between requests.
     pub stop: CancellationToken,
+    /// The connections waiting for a head, to shed when files run out.
+    pub waiting: Arc<Waiting>,
 }
 
 /// A connection between two requests.
@@ -93,27 +96,31 @@ impl Connection {
 
     /// The next request's head, read whole; `None` if the peer left, took too long, or the
     /// server is stopping.
+    /// While it waits, the connection may be shed to make room for a new one.
     async fn next_head(&mut self) -> Option<Head> {
         let Options { head_timeout, idle_timeout, .. } = self.shared.options;
+        let waiter = self.shared.waiting.enter();
         if self.buf.is_empty() {
             let wait = if self.served { idle_timeout } else { head_timeout };
-            self.read_until(Instant::now() + wait).await?;
+            self.read_until(Instant::now() + wait, &waiter).await?;
         }
         // From its first byte, the whole head has this long, however it trickles in.
         let deadline = Instant::now() + head_timeout;
         loop {
             match head::read(&self.buf) {
-                Head::Partial => self.read_until(deadline).await?,
+                Head::Partial => self.read_until(deadline, &waiter).await?,
                 head => return Some(head),
             }
         }
     }
 
-    /// Reads more; `None` if the peer closed, `deadline` passed, or the server is stopping.
-    async fn read_until(&mut self, deadline: Instant) -> Option<()> {
+    /// Reads more; `None` if the peer closed, `deadline` passed, the connection was shed,
+    /// or the server is stopping.
+    async fn read_until(&mut self, deadline: Instant, waiter: &Waiter) -> Option<()> {
         let read = tokio::time::timeout_at(deadline, self.tcp.read_buf(&mut self.buf));
         tokio::select! {
             () = self.shared.stop.cancelled() => None,
+            () = waiter.shed() => None,
             read = read => matches!(read, Ok(Ok(1..))).then_some(()),
         }
     }

@@ -79,6 +79,7 @@ mod reply;
 mod rewind;
 mod slow;
 mod stall;
+mod waiting;
 mod wire;
 
 pub use metrics::{StreamMetrics, Writer};
@@ -90,12 +91,14 @@ use fanout::{Leaving, Writers};
 use sse_hub::Doorbell;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+use waiting::Waiting;
 
 /// The connection layer's limits.
 #[derive(Clone, Copy, Debug)]
@@ -157,14 +160,15 @@ impl Lean {
         let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
         let (leaving, left) = mpsc::unbounded_channel();
         let writers = Writers::start(&doorbell, leaving, &tasks, &stop)?;
-        let shared = Arc::new(Shared { router, writers, options, metrics, stop: stop.clone() });
+        let waiting = Arc::new(Waiting::default());
+        let shared =
+            Arc::new(Shared { router, writers, options, metrics, stop: stop.clone(), waiting });
         tasks.spawn(finish_leaving_streams(left, shared.clone(), tasks.clone()));
         tokio::pin!(shutdown);
         loop {
-            // axum's accept retries (and logs) on errors such as running out of files.
             let (tcp, peer) = tokio::select! {
                 () = &mut shutdown => break,
-                accepted = axum::serve::Listener::accept(&mut listener) => accepted,
+                accepted = accept(&mut listener, &shared.waiting) => accepted,
             };
             tasks.spawn(Connection::new(tcp, peer, shared.clone()).run());
         }
@@ -173,6 +177,30 @@ impl Lean {
         tasks.close();
         tasks.wait().await;
         Ok(())
+    }
+}
+
+/// The next connection. Out of files, it closes the connection that has waited longest for
+/// a request head, and tries again; other errors (a connection reset before it was
+/// accepted) are logged and skipped.
+async fn accept(listener: &mut TcpListener, waiting: &Waiting) -> (TcpStream, SocketAddr) {
+    loop {
+        let err = match listener.accept().await {
+            Ok(accepted) => return accepted,
+            Err(err) => err,
+        };
+        let out_of_files = matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
+        if out_of_files && waiting.shed_oldest() {
+            tracing::warn!("out of files: closed the connection that waited longest for a request");
+            // Its task closes it at its next poll.
+            tokio::task::yield_now().await;
+            continue;
+        }
+        tracing::warn!(%err, "cannot accept a connection");
+        if out_of_files {
+            // Nothing to shed: every file is a stream or a request in progress.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 }
 
