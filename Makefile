@@ -37,11 +37,11 @@ tools:
 test-tools:
 	scripts/install-tools.sh test
 
-## unit: Rust unit and integration tests (app, hub, server, open-files, bench; the frontend is
+## unit: Rust unit and integration tests (app, hub, lean, server, open-files, bench; the frontend is
 ## only WASM glue); the multi-instance tests need redis-server, installed here if missing
 unit:
 	scripts/install-tools.sh unit
-	cargo test -p app -p sse-hub -p server -p open-files -p bench
+	cargo test -p app -p sse-hub -p sse-lean -p server -p open-files -p bench
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`); it also
 ## runs dist/, copied here from that build
@@ -70,7 +70,7 @@ soak:
 ## tests' TypeScript types (needs `make test-tools`)
 lint:
 	cargo fmt --all --check
-	cargo clippy -p app -p sse-hub -p server -p open-files -p bench --all-targets -- -D warnings
+	cargo clippy -p app -p sse-hub -p sse-lean -p server -p open-files -p bench --all-targets -- -D warnings
 	cargo clippy -p sse-hub --no-default-features -- -D warnings
 	cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 	cd end2end && npm run --silent typecheck

@@ -14,7 +14,7 @@ pub enum Writer {
     /// The per-thread writers: a clean `GET` on any HTTP/1.1 connection.
     Lean,
     /// hyper, as a response body: a request the writers cannot take (HTTP/1.0, a body,
-    /// `Connection: close`…), or a handler outside [`serve`](crate::serve).
+    /// `Connection: close`…), or a handler outside [`serve`](crate::Lean::serve).
     Hyper,
 }
 

@@ -1,5 +1,5 @@
 //! The handler's side: [`Reply`] answers a `GET /sse` with a hub's [`Delivery`], written by
-//! the lean writers when the request came through [`serve`](crate::serve) on a connection
+//! the lean writers when the request came through [`serve`](crate::Lean::serve) on a connection
 //! they can take, and as an ordinary hyper body otherwise.
 
 use crate::metrics::{OpenCount, StreamMetrics, Writer};
@@ -11,7 +11,7 @@ use sse_hub::{Delivery, SSE_HEADERS, sse_response};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-/// How a request reached the handler, put in its extensions by [`serve`](crate::serve).
+/// How a request reached the handler, put in its extensions by [`serve`](crate::Lean::serve).
 #[derive(Clone, Debug)]
 pub(crate) enum Arrival {
     /// A clean `GET` whose connection the lean writers can take: the answer is carried out
