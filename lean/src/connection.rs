@@ -32,6 +32,11 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
+/// What a read asks for at least, as hyper's first read of a connection does.
+const READ_BUFFER: usize = 8 * 1024;
+/// Less room than this left in the buffer, and it grows by [`READ_BUFFER`] before a read.
+const READ_MIN: usize = 1024;
+
 /// What every connection shares.
 pub struct Shared {
     pub router: Router,
@@ -117,6 +122,11 @@ impl Connection {
     /// Reads more; `None` if the peer closed, `deadline` passed, the connection was shed,
     /// or the server is stopping.
     async fn read_until(&mut self, deadline: Instant, waiter: &Waiter) -> Option<()> {
+        // Room for what a client sent at once, as hyper reads: a request and the body and
+        // requests behind it then reach hyper together, as they would reach it on its own.
+        if self.buf.capacity() - self.buf.len() < READ_MIN {
+            self.buf.reserve(READ_BUFFER);
+        }
         let read = tokio::time::timeout_at(deadline, self.tcp.read_buf(&mut self.buf));
         tokio::select! {
             () = self.shared.stop.cancelled() => None,
