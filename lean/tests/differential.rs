@@ -41,8 +41,11 @@
 //!
 //! ## Deliberate differences
 //!
-//! None: every case must come out the same. A case that must differ on purpose is listed
-//! here (case, difference, reason) and asserts the documented difference instead.
+//! No case here may differ: every one must come out the same. The one difference on purpose
+//! is time: `axum::serve` sets no timer, so a connection may take forever to send its head
+//! or sit idle forever, while sse-lean closes it after `Options::head_timeout` (30 s) or
+//! `Options::idle_timeout` (60 s), and when out of files closes the one that waited longest.
+//! No case here waits that long; `tests/limits.rs` and `tests/out_of_files.rs` cover them.
 
 #[path = "differential/case.rs"]
 mod case;
