@@ -76,6 +76,9 @@ impl Options {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub url: String,
+    /// The request each connection served before its stream (`--reuse-connection`); `null`
+    /// when the stream was each connection's first request.
+    pub warm_up_path: Option<String>,
     pub subscribers_requested: u64,
     pub ramp_secs: f64,
     pub window_secs: f64,
@@ -246,6 +249,7 @@ fn report(
     let (cpu, max_rss_bytes) = procfs::this_process()?;
     Ok(Report {
         url: options.url.clone(),
+        warm_up_path: options.client.warm_up().map(|path| path.to_string()),
         subscribers_requested: options.subscribers,
         ramp_secs,
         window_secs,

@@ -105,6 +105,7 @@ async fn load_livenames(extra: &'static [&'static str]) -> Value {
 async fn every_subscriber_gets_every_event_of_livenames() {
     let report = load_livenames(&[]).await;
     assert_complete_fan_out(&report);
+    assert!(report["warm_up_path"].is_null(), "{report}");
     // Events published before the window (while settling, and the latest event a new stream
     // starts with) are read but not counted.
     assert!(
@@ -115,7 +116,9 @@ async fn every_subscriber_gets_every_event_of_livenames() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_subscriber_gets_every_event_of_livenames_on_reused_connections() {
-    assert_complete_fan_out(&load_livenames(&["--reuse-connection"]).await);
+    let report = load_livenames(&["--reuse-connection"]).await;
+    assert_complete_fan_out(&report);
+    assert_eq!(report["warm_up_path"], "/healthz", "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

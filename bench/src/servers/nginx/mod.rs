@@ -9,6 +9,7 @@ use crate::Error;
 use crate::child::{Running, command};
 use crate::servers::readiness::START_PATIENCE;
 use config::Workers;
+use std::io::Read;
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -70,12 +71,12 @@ impl Nginx {
         self.running.pid()
     }
 
-    /// Waits until `listen` accepts a connection; fails with nginx's logs if it exits first
-    /// or takes longer than [`START_PATIENCE`].
+    /// Waits until a worker serves `listen`; fails with nginx's logs if it exits first or
+    /// takes longer than [`START_PATIENCE`].
     fn wait_until_listening(&mut self, listen: SocketAddrV4) -> Result<(), Error> {
         let started = Instant::now();
         while started.elapsed() < START_PATIENCE {
-            if TcpStream::connect(listen).is_ok() {
+            if worker_closes_an_empty_connection(listen) {
                 return Ok(());
             }
             if let Some(exit) = self.running.exited() {
@@ -110,6 +111,17 @@ impl Drop for Nginx {
             }
         }
     }
+}
+
+/// Whether a connection to `listen` that sends nothing is closed by nginx within a second.
+/// The master listens before its workers run, so a connection may be accepted by the kernel
+/// and wait; once a worker has closed one, nginx is serving, and holds no probe of ours when
+/// its open files are first read.
+fn worker_closes_an_empty_connection(listen: SocketAddrV4) -> bool {
+    let Ok(mut probe) = TcpStream::connect(listen) else { return false };
+    let _ = probe.shutdown(std::net::Shutdown::Write);
+    let _ = probe.set_read_timeout(Some(Duration::from_secs(1)));
+    matches!(probe.read(&mut [0; 64]), Ok(0))
 }
 
 /// `path`, emptied or created, as an absolute path (nginx resolves relative paths against
