@@ -1,8 +1,8 @@
 //! nginx's configuration for a run: README.md's one ```` ```nginx ```` block, the one
-//! deployers copy, changed only where it must be (its `listen` address and its upstream
-//! servers), inside a main configuration of ours that keeps every file in the run's prefix
-//! and sizes the workers for the subscribers. `end2end/tests/nginx.ts` does the same for
-//! the Playwright tests.
+//! deployers copy, changed only where it must be (its `listen` address, with `reuseport`
+//! when there are several workers, and its upstream servers), inside a main configuration
+//! of ours that keeps every file in the run's prefix and sizes the workers for the
+//! subscribers. `end2end/tests/nginx.ts` does the same for the Playwright tests.
 
 use crate::Error;
 use std::net::SocketAddrV4;
@@ -31,18 +31,29 @@ pub struct Workers {
 
 impl Workers {
     /// Enough workers for `subscribers` streams when a process may hold `files_limit` open
-    /// files. A worker stops accepting once its free connections fall below an eighth
-    /// (nginx's `ngx_accept_disabled`, with `accept_mutex on`), and the others take over,
-    /// so each is counted for seven eighths of its connections.
+    /// files. With several, each listens on its own socket (`reuseport`) and the kernel
+    /// spreads new connections over them by a hash, so each gets about its share; a quarter
+    /// of each worker's connections is kept for the shares coming out uneven.
     pub fn for_subscribers(subscribers: u64, files_limit: u64) -> Result<Self, Error> {
         let connections = files_limit.saturating_sub(SPARE_FILES);
-        let usable = connections * 7 / 8;
+        let usable = connections * 3 / 4;
         if usable == 0 {
             let why = format!("leaves nginx no connections: open-files limit {files_limit}");
             return Err(Error::Flag { flag: "--subscribers", why });
         }
         let needed = subscribers * CONNECTIONS_PER_SUBSCRIBER + SPARE_CONNECTIONS;
         Ok(Self { processes: needed.div_ceil(usable), connections, files: files_limit })
+    }
+
+    /// The `listen` argument for `addr`. nginx's own balancing (`accept_mutex`) lets a
+    /// worker that last held the mutex go on accepting past `worker_connections` (measured:
+    /// 380 of 1,000 subscribers refused with three workers at 1,236 connections each), so
+    /// several workers listen with `reuseport` instead.
+    pub fn listen(&self, addr: SocketAddrV4) -> String {
+        match self.processes {
+            1 => addr.to_string(),
+            _ => format!("{addr} reuseport"),
+        }
     }
 }
 
@@ -77,15 +88,11 @@ fn nginx_block(markdown: &str) -> Result<&str, Error> {
     }
 }
 
-/// `config` with its `listen` on `listen` and its upstream `server ADDRESS …;` lines
+/// `config` with its `listen` argument replaced by `listen` and its upstream `server ADDRESS …;` lines
 /// pointed at `upstreams` (in order, each keeping the parameters of the line it replaces;
 /// lines beyond `upstreams.len()` removed). Everything else stays as written. An error when
 /// `config` lacks what is replaced, so a README that changes shape fails loudly.
-pub fn pointed_at(
-    config: &str,
-    listen: SocketAddrV4,
-    upstreams: &[SocketAddrV4],
-) -> Result<String, Error> {
+pub fn pointed_at(config: &str, listen: &str, upstreams: &[SocketAddrV4]) -> Result<String, Error> {
     let lines: Vec<&str> = config.lines().collect();
     let servers: Vec<usize> =
         (0..lines.len()).filter(|&i| upstream_address(lines[i]).is_some()).collect();
@@ -103,7 +110,7 @@ pub fn pointed_at(
     let mut out = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
         if listens.contains(&i) {
-            out.push(replace(line, argument(line, "listen"), &listen.to_string()));
+            out.push(replace(line, argument(line, "listen"), listen));
         } else if let Some(n) = servers.iter().position(|&server| server == i) {
             match upstreams.get(n) {
                 Some(upstream) => {
@@ -141,9 +148,7 @@ pub fn main_config(prefix: &Path, http: &str, workers: Workers, as_root: bool) -
          error_log {error_log} notice;\n\
          \n\
          events {{\n    \
-             worker_connections {connections};\n    \
-             # A worker short of connections leaves new ones to the others only with the mutex.\n    \
-             accept_mutex on;\n\
+             worker_connections {connections};\n\
          }}\n\
          \n\
          http {{\n    \
@@ -207,8 +212,7 @@ mod tests {
     #[test]
     fn the_readme_block_is_pointed_at_the_run_and_otherwise_left_as_written() {
         let block = readme_block().unwrap();
-        let pointed =
-            pointed_at(block, addr("127.0.0.1:8443"), &[addr("127.0.0.1:41000")]).unwrap();
+        let pointed = pointed_at(block, "127.0.0.1:8443", &[addr("127.0.0.1:41000")]).unwrap();
         assert!(pointed.contains("listen 127.0.0.1:8443;"), "{pointed}");
         assert!(pointed.contains("server 127.0.0.1:41000 max_fails=0;"), "{pointed}");
         assert_eq!(pointed.matches("max_fails=0;").count(), 1, "the other instances removed");
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_block_without_what_is_replaced_is_refused() {
-        let err = pointed_at("server { listen 80; }", addr("127.0.0.1:1"), &[addr("127.0.0.1:2")]);
+        let err = pointed_at("server { listen 80; }", "127.0.0.1:1", &[addr("127.0.0.1:2")]);
         assert!(err.unwrap_err().to_string().contains("upstream"));
         assert!(nginx_block("no block\n").is_err());
         assert!(nginx_block("```nginx\na\n```\n```nginx\nb\n```\n").is_err());
@@ -242,10 +246,12 @@ mod tests {
     fn enough_workers_for_two_connections_per_subscriber() {
         let workers = Workers::for_subscribers(10_000, 20_000).unwrap();
         assert_eq!((workers.connections, workers.files), (19_936, 20_000));
-        // 20,256 connections over 17,444 usable per worker.
+        // 20,256 connections over 14,952 usable per worker.
         assert_eq!(workers.processes, 2);
+        assert_eq!(workers.listen(addr("127.0.0.1:9")), "127.0.0.1:9 reuseport");
         assert_eq!(Workers::for_subscribers(19_000, 20_000).unwrap().processes, 3);
-        assert_eq!(Workers::for_subscribers(10, 20_000).unwrap().processes, 1);
+        let one = Workers::for_subscribers(10, 20_000).unwrap();
+        assert_eq!((one.processes, one.listen(addr("127.0.0.1:9"))), (1, "127.0.0.1:9".into()));
         assert!(Workers::for_subscribers(10, 64).is_err());
     }
 
@@ -259,7 +265,6 @@ mod tests {
             "user root;",
             "pid /tmp/p/nginx.pid;",
             "    worker_connections 100;",
-            "    accept_mutex on;",
             "    access_log /tmp/p/access.log;",
             "    upstream x {",
         ] {

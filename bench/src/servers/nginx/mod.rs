@@ -39,7 +39,8 @@ impl Nginx {
         let prefix = fresh_folder(prefix)?;
         let listen = SocketAddrV4::new(Ipv4Addr::LOCALHOST, free_port()?);
         let workers = Workers::for_subscribers(subscribers, open_files::raise()?.hard)?;
-        let http = config::pointed_at(config::readme_block()?, listen, &[upstream])?;
+        let http =
+            config::pointed_at(config::readme_block()?, &workers.listen(listen), &[upstream])?;
         let as_root = nix::unistd::geteuid().is_root();
         let conf = prefix.join("nginx.conf");
         std::fs::write(&conf, config::main_config(&prefix, &http, workers, as_root))
