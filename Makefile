@@ -54,11 +54,12 @@ screenshot:
 	scripts/install-tools.sh screenshot
 	cd end2end && npx playwright test --config screenshot.config.ts
 
-## bench: livenames vs a plain axum SSE server vs the write() floor, 1,000 subscribers
-## (about 2 minutes plus the build; figures and larger runs in BENCHMARKS.md)
+## bench: livenames vs a plain axum SSE server vs the write() floor, 1,000 subscribers, each
+## server on fresh and on reused connections (about 4 minutes plus the build; figures and
+## larger runs in BENCHMARKS.md)
 bench:
 	cargo build --release -p server -p bench
-	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30
+	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30 --reuse-connection
 
 ## soak: 10 minutes of 5,000 livenames subscribers, 50 replaced a second: every stream's event
 ## order, and the server's RSS before, during and after all left (figures in BENCHMARKS.md)

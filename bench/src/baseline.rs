@@ -1,18 +1,19 @@
 //! `sse-load baseline`: the plain axum SSE server livenames is measured against, written
 //! the way axum's SSE example and most tutorials do it: a task sends each event into a
 //! `tokio::sync::broadcast` channel, and `GET /sse` turns a receiver into a
-//! `BroadcastStream` of `Event`s answered as `Sse` with `KeepAlive`.
+//! `BroadcastStream` of `Event`s answered as `Sse` with `KeepAlive`. `GET /healthz`
+//! answers as livenames' does, so a run with `--reuse-connection` warms up on both alike.
 //!
 //! It streams the same shape as livenames (`retry:`, `id: <epoch>-<index>`, a JSON payload
 //! of 10 names, `info` and `index`) and, like livenames, sets `TCP_NODELAY`; it shares no
 //! code with livenames on purpose, so it stays the normal implementation it stands for.
 
 use crate::Error;
-use axum::Router;
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::routing::get;
 use axum::serve::ListenerExt;
+use axum::{Json, Router};
 use futures::Stream;
 use serde::Serialize;
 use std::convert::Infallible;
@@ -86,7 +87,8 @@ async fn serve(addr: SocketAddr, interval: Duration) -> Result<(), Error> {
     std::io::stdout().flush().map_err(|err| Error::Io(err.to_string()))?;
     let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
     tokio::spawn(publish(sender.clone(), interval));
-    let app = Router::new().route("/sse", get(sse)).with_state(sender);
+    let app =
+        Router::new().route("/sse", get(sse)).route("/healthz", get(healthz)).with_state(sender);
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
@@ -102,6 +104,11 @@ async fn sse(
         .filter_map(|received| received.ok())
         .map(|published| Ok(Event::default().retry(RETRY).id(published.id).data(published.json)));
     Sse::new(events).keep_alive(KeepAlive::default())
+}
+
+/// `GET /healthz`: the ordinary request a reused connection serves before its stream.
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok" }))
 }
 
 /// Sends an event every `interval`, the first one `interval` after start.

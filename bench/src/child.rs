@@ -66,21 +66,24 @@ impl Running {
         }
     }
 
-    fn stop(&mut self) {
+    /// Stops it: `SIGTERM`, then `SIGKILL` after a grace period. False when it had to be
+    /// killed, so it could not clean up after itself.
+    pub fn stop(&mut self) -> bool {
         if self.exited().is_some() {
-            return;
+            return true;
         }
         let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
         let asked = Instant::now();
         while asked.elapsed() < GRACE {
             if self.exited().is_some() {
-                return;
+                return true;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         eprintln!("sse-load: {} ignored SIGTERM for {GRACE:?}; killing it", self.name);
         let _ = self.child.kill();
         let _ = self.child.wait();
+        false
     }
 }
 

@@ -1,39 +1,65 @@
 //! `sse-load compare`: the whole comparison in one command. Starts the livenames release
 //! server and the baseline in turn (never both at once, so neither steals the other's CPU),
-//! runs `load` against each as a child process, runs `floor` with livenames' bytes per
-//! event, and prints every report with the ratios the targets are stated in.
+//! runs `load` against each as a child process (with `--reuse-connection`, twice: on fresh
+//! connections, then on reused ones, each against a server started afresh), runs `floor`
+//! with livenames' bytes per event, and prints every report with the figures side by side
+//! and the ratios the targets are stated in.
 
-use crate::child::this_program;
-use crate::client::ClientOptions;
-use crate::client::tally::Latency;
-use crate::servers::{self, ServerOptions};
-use crate::{Error, Workload, floor, load, procfs};
+use crate::figures::{Figures, Quotients};
+use crate::servers;
+use crate::{Conditions, Error, Measurement, Workload, floor, load, procfs};
 use serde::Serialize;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Flags of `sse-load compare`.
-#[derive(Clone, Debug, clap::Args)]
-pub struct Options {
-    #[command(flatten)]
-    pub workload: Workload,
-    #[command(flatten)]
-    pub servers: ServerOptions,
-    #[command(flatten)]
-    pub client: ClientOptions,
-}
+pub type Options = Measurement;
 
-/// Every figure of a comparison, printed as one JSON object.
+/// Every figure of a comparison, printed as one JSON object. The `…_reused` keys are `null`
+/// without `--reuse-connection`; the others are the fresh connections' figures.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub subscribers: u64,
-    pub interval_ms: u64,
-    pub duration_secs: u64,
-    pub load_average_before: String,
-    pub load_average_after: String,
+    #[serde(flatten)]
+    pub conditions: Conditions,
+    pub side_by_side: SideBySide,
     pub ratios: Ratios,
+    pub ratios_reused: Option<Ratios>,
     pub livenames: load::Report,
+    pub livenames_reused: Option<load::Report>,
     pub baseline: load::Report,
+    pub baseline_reused: Option<load::Report>,
     pub floor: floor::Report,
+}
+
+/// The headline figures of every run, one beside the other.
+#[derive(Debug, PartialEq, Serialize)]
+pub struct SideBySide {
+    pub livenames_fresh: Figures,
+    pub livenames_reused: Option<Figures>,
+    pub baseline_fresh: Figures,
+    pub baseline_reused: Option<Figures>,
+    pub floor: Figures,
+    /// The targets ask livenames for CPU within 1.15 of fresh on reused connections.
+    pub livenames_reused_over_fresh: Option<Quotients>,
+    pub baseline_reused_over_fresh: Option<Quotients>,
+}
+
+impl SideBySide {
+    /// The figures of both servers' runs and the floor's.
+    fn of(livenames: &Runs, baseline: &Runs, floor: &floor::Report) -> Self {
+        let (livenames, baseline) = (livenames.figures(), baseline.figures());
+        Self {
+            livenames_reused_over_fresh: livenames
+                .1
+                .as_ref()
+                .map(|reused| reused.over(&livenames.0)),
+            baseline_reused_over_fresh: baseline.1.as_ref().map(|reused| reused.over(&baseline.0)),
+            livenames_fresh: livenames.0,
+            livenames_reused: livenames.1,
+            baseline_fresh: baseline.0,
+            baseline_reused: baseline.1,
+            floor: Figures::of_floor(floor),
+        }
+    }
 }
 
 /// livenames against the baseline and the floor, in the terms of the targets; each
@@ -51,42 +77,46 @@ pub struct Ratios {
 
 impl Ratios {
     /// The ratios of `livenames`' figures to the `baseline`'s and the `floor`'s.
-    pub fn of(livenames: &load::Report, baseline: &load::Report, floor: &floor::Report) -> Self {
-        let rss = |report: &load::Report| server(report, |s| s.rss_growth_per_subscriber_bytes);
-        let cpu = |report: &load::Report| server(report, |s| s.cpu_secs_per_million_deliveries);
-        let p50 = |report: &load::Report| latency(&report.received.latency_ms, |l| l.p50);
-        let p99 = |report: &load::Report| latency(&report.received.latency_ms, |l| l.p99);
-        let floor_cpu = Some(floor.cpu_secs_per_million_writes);
+    pub fn of(livenames: &Figures, baseline: &Figures, floor: &Figures) -> Self {
+        let over_baseline = livenames.over(baseline);
+        let over_floor = livenames.over(floor);
         Self {
-            rss_growth_per_subscriber_livenames_over_baseline: ratio(rss(livenames), rss(baseline)),
-            cpu_per_million_livenames_over_baseline: ratio(cpu(livenames), cpu(baseline)),
-            cpu_per_million_livenames_over_floor: ratio(cpu(livenames), floor_cpu),
-            cpu_per_million_baseline_over_floor: ratio(cpu(baseline), floor_cpu),
-            latency_p50_livenames_over_baseline: ratio(p50(livenames), p50(baseline)),
-            latency_p99_livenames_over_baseline: ratio(p99(livenames), p99(baseline)),
-            latency_p99_livenames_over_floor: ratio(
-                p99(livenames),
-                latency(&floor.latency_ms, |l| l.p99),
-            ),
+            rss_growth_per_subscriber_livenames_over_baseline: over_baseline
+                .rss_growth_per_subscriber,
+            cpu_per_million_livenames_over_baseline: over_baseline.cpu_per_million,
+            cpu_per_million_livenames_over_floor: over_floor.cpu_per_million,
+            cpu_per_million_baseline_over_floor: baseline.over(floor).cpu_per_million,
+            latency_p50_livenames_over_baseline: over_baseline.latency_p50,
+            latency_p99_livenames_over_baseline: over_baseline.latency_p99,
+            latency_p99_livenames_over_floor: over_floor.latency_p99,
         }
     }
 }
 
-/// A figure of the server's cost, when the report has one.
-fn server(report: &load::Report, figure: fn(&load::ServerCost) -> Option<f64>) -> Option<f64> {
-    report.server.as_ref().and_then(figure)
+/// One server's load reports: on fresh connections, and on reused ones if asked.
+struct Runs {
+    fresh: load::Report,
+    reused: Option<load::Report>,
 }
 
-/// A latency figure, when there is a latency.
-fn latency(latency: &Option<Latency>, figure: fn(&Latency) -> f64) -> Option<f64> {
-    latency.as_ref().map(figure)
-}
+impl Runs {
+    /// Measures the server `start` makes, on fresh connections and, with
+    /// `--reuse-connection`, on reused ones, each against a server started afresh.
+    fn measure(
+        name: &str,
+        start: impl Fn() -> Result<Command, Error>,
+        options: &Options,
+    ) -> Result<Self, Error> {
+        let fresh = measure_server(name, start()?, options, false)?;
+        let reused = match options.client.reuse_connection {
+            true => Some(measure_server(&format!("{name}-reused"), start()?, options, true)?),
+            false => None,
+        };
+        Ok(Self { fresh, reused })
+    }
 
-/// `numerator / denominator`, when both are known and the denominator is not zero.
-fn ratio(numerator: Option<f64>, denominator: Option<f64>) -> Option<f64> {
-    match (numerator, denominator) {
-        (Some(n), Some(d)) if d != 0.0 => Some(n / d),
-        _ => None,
+    fn figures(&self) -> (Figures, Option<Figures>) {
+        (Figures::of_server(&self.fresh), self.reused.as_ref().map(Figures::of_server))
     }
 }
 
@@ -95,53 +125,58 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     options.servers.check()?;
     let load_before = procfs::load_average()?;
     let workload = &options.workload;
-    let livenames = options.servers.livenames(workload.subscribers, workload.interval_ms);
-    let livenames = measure_server("livenames", livenames, options)?;
-    let baseline = servers::baseline(workload.interval_ms)?;
-    let baseline = measure_server("baseline", baseline, options)?;
-    let floor = floor::run(&floor_options(workload, &livenames))?;
+    let livenames = Runs::measure(
+        "livenames",
+        || Ok(options.servers.livenames(workload.subscribers, workload.interval_ms)),
+        options,
+    )?;
+    let baseline = Runs::measure("baseline", || servers::baseline(workload.interval_ms), options)?;
+    let floor = floor::run(&floor_options(workload, &livenames.fresh))?;
+    let side_by_side = SideBySide::of(&livenames, &baseline, &floor);
+    let ratios_reused = match (&side_by_side.livenames_reused, &side_by_side.baseline_reused) {
+        (Some(livenames), Some(baseline)) => {
+            Some(Ratios::of(livenames, baseline, &side_by_side.floor))
+        }
+        _ => None,
+    };
     Ok(Report {
-        subscribers: workload.subscribers,
-        interval_ms: workload.interval_ms,
-        duration_secs: workload.duration_secs,
-        load_average_before: load_before,
-        load_average_after: procfs::load_average()?,
-        ratios: Ratios::of(&livenames, &baseline, &floor),
-        livenames,
-        baseline,
+        conditions: Conditions::of(options, load_before)?,
+        ratios: Ratios::of(
+            &side_by_side.livenames_fresh,
+            &side_by_side.baseline_fresh,
+            &side_by_side.floor,
+        ),
+        ratios_reused,
+        side_by_side,
+        livenames: livenames.fresh,
+        livenames_reused: livenames.reused,
+        baseline: baseline.fresh,
+        baseline_reused: baseline.reused,
         floor,
     })
 }
 
-/// Starts one server, loads it, stops it, and returns the load report.
-fn measure_server(name: &str, server: Command, options: &Options) -> Result<load::Report, Error> {
+/// Starts one server, loads it (on reused connections if `reuse`), stops it, and returns
+/// the load report.
+fn measure_server(
+    name: &str,
+    server: Command,
+    options: &Options,
+    reuse: bool,
+) -> Result<load::Report, Error> {
     let server = options.servers.start(name, server)?;
     let load = load::Options {
         url: server.sse_url(),
         subscribers: options.workload.subscribers,
         duration_secs: options.workload.duration_secs,
         server_pid: Some(server.pid()),
+        proxy_pid: None,
         drain_secs: 2,
-        client: options.client.clone(),
+        client: options.client.reusing(reuse),
     };
-    let report = run_load(&load)?;
+    let report = load::run_as_child(&load)?;
     drop(server);
     Ok(report)
-}
-
-/// Runs `load` as a child process (its own open-files budget and watchdog) and reads its
-/// report.
-fn run_load(options: &load::Options) -> Result<load::Report, Error> {
-    let output = this_program()?
-        .args(options.to_args())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|err| Error::Io(format!("running load: {err}")))?;
-    if !output.status.success() {
-        return Err(Error::Io(format!("load against {} failed: {}", options.url, output.status)));
-    }
-    serde_json::from_slice(&output.stdout)
-        .map_err(|err| Error::Io(format!("reading load's report: {err}")))
 }
 
 /// The floor at the same size and rate, with livenames' mean bytes per event (500 if
@@ -158,6 +193,7 @@ fn floor_options(workload: &Workload, livenames: &load::Report) -> floor::Option
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::tally::Latency;
 
     /// A load report as `load` prints it, with the figures the ratios read.
     fn load_report(rss_growth: f64, cpu: Option<f64>, p50: f64, p99: f64) -> load::Report {
@@ -201,11 +237,17 @@ mod tests {
         }
     }
 
+    /// The ratios of three reports' figures.
+    fn ratios(livenames: &load::Report, baseline: &load::Report, floor: &floor::Report) -> Ratios {
+        let (livenames, baseline) = (Figures::of_server(livenames), Figures::of_server(baseline));
+        Ratios::of(&livenames, &baseline, &Figures::of_floor(floor))
+    }
+
     #[test]
     fn ratios_come_from_the_reports_figures() {
         let livenames = load_report(500.0, Some(30.0), 2.0, 8.0);
         let baseline = load_report(20_000.0, Some(40.0), 4.0, 16.0);
-        let ratios = Ratios::of(&livenames, &baseline, &floor_report(20.0, 4.0));
+        let ratios = ratios(&livenames, &baseline, &floor_report(20.0, 4.0));
         assert_eq!(
             ratios,
             Ratios {
@@ -228,11 +270,38 @@ mod tests {
         let livenames = load_report(500.0, None, 2.0, 8.0);
         let mut baseline = load_report(0.0, Some(40.0), 4.0, 16.0);
         baseline.received.latency_ms = None;
-        let ratios = Ratios::of(&livenames, &baseline, &floor_report(0.0, 4.0));
+        let ratios = ratios(&livenames, &baseline, &floor_report(0.0, 4.0));
         assert_eq!(ratios.rss_growth_per_subscriber_livenames_over_baseline, None);
         assert_eq!(ratios.cpu_per_million_livenames_over_baseline, None);
         assert_eq!(ratios.cpu_per_million_baseline_over_floor, None);
         assert_eq!(ratios.latency_p99_livenames_over_baseline, None);
         assert_eq!(ratios.latency_p99_livenames_over_floor, Some(2.0));
+    }
+
+    #[test]
+    fn fresh_and_reused_runs_stand_side_by_side() {
+        let livenames = Runs {
+            fresh: load_report(500.0, Some(10.0), 2.0, 8.0),
+            reused: Some(load_report(1000.0, Some(11.0), 2.0, 16.0)),
+        };
+        let mut baseline_fresh = load_report(20_000.0, Some(12.0), 4.0, 16.0);
+        baseline_fresh.received.failed = 1;
+        let baseline = Runs { fresh: baseline_fresh, reused: None };
+        let side = SideBySide::of(&livenames, &baseline, &floor_report(5.0, 4.0));
+        assert_eq!(side.livenames_fresh.rss_growth_per_subscriber_bytes, Some(500.0));
+        assert_eq!(side.livenames_reused.as_ref().unwrap().latency_p99_ms, Some(16.0));
+        assert_eq!(side.livenames_fresh.every_subscriber_got_every_event, Some(true));
+        assert_eq!(
+            side.baseline_fresh.every_subscriber_got_every_event,
+            Some(false),
+            "one subscriber failed"
+        );
+        assert_eq!((side.baseline_reused, side.baseline_reused_over_fresh), (None, None));
+        assert_eq!(side.floor.cpu_secs_per_million_deliveries, Some(5.0));
+        assert_eq!(side.floor.every_subscriber_got_every_event, None);
+        let reused_over_fresh = side.livenames_reused_over_fresh.unwrap();
+        assert_eq!(reused_over_fresh.rss_growth_per_subscriber, Some(2.0));
+        assert_eq!(reused_over_fresh.latency_p99, Some(2.0));
+        assert!((reused_over_fresh.cpu_per_million.unwrap() - 1.1).abs() < 1e-9);
     }
 }

@@ -1,17 +1,20 @@
 //! `sse-load load`: opens N subscribers to an SSE endpoint on loopback at a bounded rate,
 //! lets them settle, then measures for a window: which subscribers got which event, the
-//! publish-to-receive latency, and what the server's process spent (RSS, CPU) from `/proc`.
+//! publish-to-receive latency, and what the server's process spent (RSS, CPU) from `/proc`,
+//! and a proxy's in front of it if there is one.
 //!
 //! The run ends by itself: its phases are bounded, and a watchdog exits the process if they
 //! somehow are not (see [`ClientOptions::block_on`]).
 
 use crate::Error;
+use crate::child::this_program;
 use crate::client::tally::Summary;
 use crate::client::target::Target;
 use crate::client::{ClientOptions, Clients};
 use crate::procfs::{self, Usage};
 use crate::servers::usage::{self, LEAVE_PATIENCE};
 use serde::{Deserialize, Serialize};
+use std::process::Stdio;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -30,6 +33,11 @@ pub struct Options {
     /// Process id of the server, whose RSS and CPU time are read from `/proc/<pid>`.
     #[arg(long)]
     pub server_pid: Option<u32>,
+    /// Process id of a proxy between the subscribers and the server (nginx's master): its
+    /// RSS, CPU time and open files, summed over it and its child processes (the workers),
+    /// are reported beside the server's.
+    #[arg(long)]
+    pub proxy_pid: Option<u32>,
     /// Seconds to keep reading after the window, for events published in it still on the way.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub drain_secs: u64,
@@ -49,6 +57,9 @@ impl Options {
         if let Some(pid) = self.server_pid {
             flag("server-pid", pid.into());
         }
+        if let Some(pid) = self.proxy_pid {
+            flag("proxy-pid", pid.into());
+        }
         args.extend(self.client.to_args());
         args
     }
@@ -65,6 +76,9 @@ impl Options {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Report {
     pub url: String,
+    /// The request each connection served before its stream (`--reuse-connection`); `null`
+    /// when the stream was each connection's first request.
+    pub warm_up_path: Option<String>,
     pub subscribers_requested: u64,
     pub ramp_secs: f64,
     pub window_secs: f64,
@@ -73,10 +87,31 @@ pub struct Report {
     /// Deliveries of window events per second of the window.
     pub deliveries_per_sec: f64,
     pub server: Option<ServerCost>,
+    /// What the proxy (with its workers) spent, with `--proxy-pid`.
+    pub proxy: Option<ServerCost>,
     pub load_tool: ToolCost,
 }
 
-/// What the server process spent, from `/proc/<pid>`.
+impl Report {
+    /// Whether every subscriber asked for connected and received every event published in
+    /// the window, and none of their streams ended in it.
+    pub fn every_subscriber_got_every_event(&self) -> bool {
+        let received = &self.received;
+        let all_connected =
+            received.connected == self.subscribers_requested && received.failed == 0;
+        all_connected
+            && received.fan_out.as_ref().is_some_and(|fan_out| {
+                fan_out.events > 0
+                    && fan_out.subscribers_at_window_start == self.subscribers_requested
+                    && fan_out.streams_ended_since_window_start == 0
+                    && fan_out.events_received_by_all == fan_out.events
+                    && fan_out.events_missing_between_first_and_last == 0
+            })
+    }
+}
+
+/// What the server process spent, from `/proc/<pid>` (for a proxy: summed over it and its
+/// child processes).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ServerCost {
     pub pid: u32,
@@ -114,8 +149,23 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     options.client.block_on(options.subscribers, options.deadline(), measure(clients, options))
 }
 
+/// Runs `load` as a child process (its own open-files budget and watchdog) and reads its
+/// report: for commands that start the servers, so that they hold none of the sockets.
+pub fn run_as_child(options: &Options) -> Result<Report, Error> {
+    let output = this_program()?
+        .args(options.to_args())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|err| Error::Io(format!("running load: {err}")))?;
+    if !output.status.success() {
+        return Err(Error::Io(format!("load against {} failed: {}", options.url, output.status)));
+    }
+    serde_json::from_slice(&output.stdout)
+        .map_err(|err| Error::Io(format!("reading load's report: {err}")))
+}
+
 async fn measure(clients: Clients, options: &Options) -> Result<Report, Error> {
-    let before = usage::usage(options.server_pid)?;
+    let before = Readings::now(options)?;
     let ramp_started = Instant::now();
     let mut subscribers = JoinSet::new();
     clients
@@ -130,31 +180,47 @@ async fn measure(clients: Clients, options: &Options) -> Result<Report, Error> {
     let received = clients.tally().summary();
     // Every subscriber closes; then the server's usage once it has closed its ends too.
     subscribers.shutdown().await;
-    let left = usage::after_leaving(options.server_pid, before, options.client.settle()).await?;
+    let settle = options.client.settle();
+    usage::after_leaving(options.server_pid, before.server, settle).await?;
+    let left = Readings::now(options)?;
     report(options, ramp_secs, [before, left], edges, received)
 }
 
-/// What the server and this tool had spent at one edge of the window.
+/// What the server and the proxy had spent at one moment.
+#[derive(Clone, Copy)]
+struct Readings {
+    server: Option<Usage>,
+    proxy: Option<Usage>,
+}
+
+impl Readings {
+    fn now(options: &Options) -> Result<Self, Error> {
+        let server = usage::usage(options.server_pid)?;
+        Ok(Self { server, proxy: usage::proxy_usage(options.proxy_pid)? })
+    }
+}
+
+/// What the servers and this tool had spent at one edge of the window.
 struct Edge {
     at: Instant,
-    server: Option<Usage>,
+    spent: Readings,
     tool_cpu: Duration,
 }
 
 impl Edge {
-    fn now(server_pid: Option<u32>) -> Result<Self, Error> {
+    fn now(options: &Options) -> Result<Self, Error> {
         let (tool_cpu, _) = procfs::this_process()?;
-        Ok(Self { at: Instant::now(), server: usage::usage(server_pid)?, tool_cpu })
+        Ok(Self { at: Instant::now(), spent: Readings::now(options)?, tool_cpu })
     }
 }
 
 /// The measuring window: counts events published from its start to its end.
 async fn window(options: &Options, clients: &Clients) -> Result<[Edge; 2], Error> {
-    let start = Edge::now(options.server_pid)?;
+    let start = Edge::now(options)?;
     clients.tally().open_window(SystemTime::now());
     eprintln!("sse-load: measuring for {} s", options.duration_secs);
     tokio::time::sleep(Duration::from_secs(options.duration_secs)).await;
-    let end = Edge::now(options.server_pid)?;
+    let end = Edge::now(options)?;
     clients.tally().close_window(SystemTime::now());
     Ok([start, end])
 }
@@ -162,28 +228,35 @@ async fn window(options: &Options, clients: &Clients) -> Result<[Edge; 2], Error
 fn report(
     options: &Options,
     ramp_secs: f64,
-    [before, left]: [Option<Usage>; 2],
+    [before, left]: [Readings; 2],
     [start, end]: [Edge; 2],
     received: Summary,
 ) -> Result<Report, Error> {
     let window_secs = end.at.duration_since(start.at).as_secs_f64();
     let deliveries = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.deliveries);
     let open = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.subscribers_at_window_start);
-    let server = match (options.server_pid, before, start.server, end.server, left) {
-        (Some(pid), Some(before), Some(connected), Some(after), Some(left)) => {
-            Some(server_cost(pid, [before, connected, after, left], open, deliveries))
+    let cost = |pid: Option<u32>, read: fn(&Readings) -> Option<Usage>| {
+        let usages = [read(&before), read(&start.spent), read(&end.spent), read(&left)];
+        match (pid, usages) {
+            (Some(pid), [Some(before), Some(connected), Some(after), Some(left)]) => {
+                Some(server_cost(pid, [before, connected, after, left], open, deliveries))
+            }
+            _ => None,
         }
-        _ => None,
     };
+    let server = cost(options.server_pid, |readings| readings.server);
+    let proxy = cost(options.proxy_pid, |readings| readings.proxy);
     let (cpu, max_rss_bytes) = procfs::this_process()?;
     Ok(Report {
         url: options.url.clone(),
+        warm_up_path: options.client.warm_up().map(|path| path.to_string()),
         subscribers_requested: options.subscribers,
         ramp_secs,
         window_secs,
         received,
         deliveries_per_sec: deliveries as f64 / window_secs,
         server,
+        proxy,
         load_tool: ToolCost {
             threads: options.client.threads,
             cpu_secs: cpu.as_secs_f64(),
@@ -240,8 +313,11 @@ mod tests {
             "3",
             "--server-pid",
             "4242",
+            "--proxy-pid",
+            "4343",
             "--threads",
             "2",
+            "--reuse-connection",
         ])
         .unwrap();
         let args = std::iter::once("sse-load".to_owned()).chain(options.to_args());

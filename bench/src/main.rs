@@ -1,7 +1,7 @@
 //! `sse-load`: SSE fan-out benchmarks over loopback. `sse-load --help` lists the commands;
 //! each prints one JSON object on stdout and its progress on stderr.
 
-use bench::{Error, baseline, compare, floor, load, soak};
+use bench::{Error, baseline, behind_nginx, compare, floor, load, soak};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -22,8 +22,12 @@ enum Commands {
     Baseline(baseline::Options),
     /// Measure the floor: the same bytes written to N loopback sockets with blocking write().
     Floor(floor::Options),
-    /// Run load against livenames and the baseline, and the floor, and print the ratios.
+    /// Run load against livenames and the baseline (on fresh connections, and on reused ones
+    /// too with --reuse-connection), and the floor, and print the figures side by side.
     Compare(compare::Options),
+    /// Run load against livenames behind Debian's nginx with README.md's configuration, and
+    /// print livenames' cost per subscriber with nginx's own beside it.
+    Nginx(behind_nginx::Options),
     /// Hold N subscribers for --duration-secs (default 10 min) while replacing --churn-per-sec
     /// of them; check every stream's event order and the server's RSS before, during and
     /// after all have left. Starts livenames itself unless given --url.
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Commands::Floor(options) => floor::run(&options).and_then(|report| print(&report)),
         Commands::Compare(options) => compare::run(&options).and_then(|report| print(&report)),
         Commands::Soak(options) => soak::run(&options).and_then(|report| print(&report)),
+        Commands::Nginx(options) => behind_nginx::run(&options).and_then(|report| print(&report)),
         Commands::Drain(options) => floor::drain(&options),
     };
     match result {

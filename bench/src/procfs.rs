@@ -1,4 +1,5 @@
-//! What a process costs, read from `/proc`: resident memory and CPU time. Linux only.
+//! What a process costs, read from `/proc`: resident memory and CPU time, of one process or
+//! of one with its children (nginx's master and workers). Linux only.
 
 use crate::Error;
 use std::time::Duration;
@@ -25,6 +26,34 @@ pub fn usage(pid: u32) -> Result<Usage, Error> {
     let ticks = cpu_ticks(&read("stat")?).ok_or_else(|| bad("stat"))?;
     let cpu = ticks_to_duration(ticks, clock_ticks_per_sec()?);
     Ok(Usage { rss_bytes, cpu, open_files: open_files(pid)? })
+}
+
+/// The usage of `pid` and of its child processes, summed: for a server that forks workers.
+/// RSS pages the processes share count once per process.
+pub fn tree_usage(pid: u32) -> Result<Usage, Error> {
+    let mut total = usage(pid)?;
+    for child in children(pid)? {
+        // A child that exits between the listing and its reading cost nothing more.
+        if let Ok(usage) = usage(child) {
+            total.rss_bytes += usage.rss_bytes;
+            total.cpu += usage.cpu;
+            total.open_files += usage.open_files;
+        }
+    }
+    Ok(total)
+}
+
+/// The processes whose parent is `pid`.
+pub fn children(pid: u32) -> Result<Vec<u32>, Error> {
+    let entries =
+        std::fs::read_dir("/proc").map_err(|err| Error::Io(format!("reading /proc: {err}")))?;
+    let pids = entries.filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok());
+    Ok(pids
+        .filter(|&candidate| {
+            let stat = std::fs::read_to_string(format!("/proc/{candidate}/stat"));
+            stat.ok().and_then(|stat| parent_pid(&stat)) == Some(pid)
+        })
+        .collect())
 }
 
 /// How many file descriptors the process has open.
@@ -84,12 +113,21 @@ fn vm_rss_bytes(status: &str) -> Option<u64> {
     Some(kib * 1024)
 }
 
-/// `utime + stime` of a `/proc/<pid>/stat` text, in clock ticks. The command name (field 2)
-/// may hold spaces and parentheses, so fields are counted after its last `)`.
+/// The fields of a `/proc/<pid>/stat` text after the command name (field 2), which may hold
+/// spaces and parentheses: so they are counted after its last `)`, from state (field 3) on.
+fn fields_after_name(stat: &str) -> Option<std::str::SplitWhitespace<'_>> {
+    Some(stat[stat.rfind(')')? + 1..].split_whitespace())
+}
+
+/// The parent's pid (field 4) of a `/proc/<pid>/stat` text.
+fn parent_pid(stat: &str) -> Option<u32> {
+    fields_after_name(stat)?.nth(1)?.parse().ok()
+}
+
+/// `utime + stime` of a `/proc/<pid>/stat` text, in clock ticks.
 fn cpu_ticks(stat: &str) -> Option<u64> {
-    let after_name = &stat[stat.rfind(')')? + 1..];
     // After the name come state (field 3) … utime (14) and stime (15).
-    let mut fields = after_name.split_whitespace().skip(11);
+    let mut fields = fields_after_name(stat)?.skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some(utime + stime)
@@ -110,7 +148,37 @@ mod tests {
     fn reads_cpu_ticks_past_a_name_with_spaces_and_parentheses() {
         let stat = "4242 (a (b) c) S 1 4242 4242 0 -1 4194560 300 0 0 0 120 35 0 0 20 0 3 0";
         assert_eq!(cpu_ticks(stat), Some(155));
+        assert_eq!(parent_pid(stat), Some(1));
         assert_eq!(cpu_ticks("4242 (x) S 1"), None);
+        assert_eq!(parent_pid("4242 (x)"), None);
+    }
+
+    #[test]
+    fn a_process_tree_counts_its_children() {
+        // A shell waiting for the sleep it started: a parent with one child, both idle.
+        let mut shell =
+            std::process::Command::new("sh").args(["-c", "sleep 30 & wait"]).spawn().unwrap();
+        let mut found = Vec::new();
+        for _ in 0..100 {
+            found = children(shell.id()).unwrap();
+            if !found.is_empty() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (alone, tree) = (usage(shell.id()), tree_usage(shell.id()));
+        for &child in &found {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        shell.kill().unwrap();
+        shell.wait().unwrap();
+        assert_eq!(found.len(), 1, "the shell's one child: {found:?}");
+        let (alone, tree) = (alone.unwrap(), tree.unwrap());
+        assert!(tree.rss_bytes > alone.rss_bytes, "{tree:?} {alone:?}");
+        assert!(tree.open_files > alone.open_files, "{tree:?} {alone:?}");
     }
 
     #[test]

@@ -29,8 +29,9 @@ fn sse_load(args: &[&str]) -> (bool, Option<Value>, String) {
     (output.status.success(), json, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
-/// Runs `load` with 10 subscribers against `url` for 3 s and returns its report.
-fn load_ten_subscribers(url: &str, server_pid: Option<u32>) -> Value {
+/// Runs `load` with 10 subscribers against `url` for 3 s, with `extra` flags, and returns
+/// its report.
+fn load_ten_subscribers(url: &str, server_pid: Option<u32>, extra: &[&str]) -> Value {
     let pid = server_pid.map(|pid| pid.to_string());
     let mut args = vec![
         "load",
@@ -50,6 +51,7 @@ fn load_ten_subscribers(url: &str, server_pid: Option<u32>) -> Value {
     if let Some(pid) = &pid {
         args.extend(["--server-pid", pid]);
     }
+    args.extend(extra);
     let (ok, report, stderr) = sse_load(&args);
     assert!(ok, "{stderr}");
     report.expect("one JSON object on stdout")
@@ -70,16 +72,19 @@ fn assert_complete_fan_out(report: &Value) {
 }
 
 #[test]
-fn every_subscriber_gets_every_event_of_the_baseline() {
+fn every_subscriber_gets_every_event_of_the_baseline_on_fresh_and_reused_connections() {
     let (server, url) = start_baseline(100);
-    let report = load_ten_subscribers(&format!("{url}/sse"), Some(server.pid()));
-    assert_complete_fan_out(&report);
-    assert!(report["server"]["rss_connected_bytes"].as_u64().unwrap() > 0, "{report}");
-    assert!(report["server"]["rss_after_leaving_bytes"].as_u64().unwrap() > 0, "{report}");
+    for extra in [&[][..], &["--reuse-connection"]] {
+        let report = load_ten_subscribers(&format!("{url}/sse"), Some(server.pid()), extra);
+        assert_complete_fan_out(&report);
+        assert!(report["server"]["rss_connected_bytes"].as_u64().unwrap() > 0, "{report}");
+        assert!(report["server"]["rss_after_leaving_bytes"].as_u64().unwrap() > 0, "{report}");
+    }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_subscriber_gets_every_event_of_livenames() {
+/// Runs `load` with 10 subscribers and `extra` flags against a livenames server started in
+/// this process, and returns its report.
+async fn load_livenames(extra: &'static [&'static str]) -> Value {
     use clap::Parser;
     let flags = ["livenames", "--addr", "127.0.0.1:0", "--interval-ms", "100"];
     let config = server::config::Config::try_parse_from(flags).unwrap();
@@ -90,16 +95,38 @@ async fn every_subscriber_gets_every_event_of_livenames() {
         let _ = stopped.await;
     }));
     let report =
-        tokio::task::spawn_blocking(move || load_ten_subscribers(&url, None)).await.unwrap();
+        tokio::task::spawn_blocking(move || load_ten_subscribers(&url, None, extra)).await.unwrap();
     let _ = stop.send(());
+    serving.await.unwrap().unwrap();
+    report
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_gets_every_event_of_livenames() {
+    let report = load_livenames(&[]).await;
     assert_complete_fan_out(&report);
+    assert!(report["warm_up_path"].is_null(), "{report}");
     // Events published before the window (while settling, and the latest event a new stream
     // starts with) are read but not counted.
     assert!(
         report["data_events_received"].as_u64().unwrap()
             > report["fan_out"]["deliveries"].as_u64().unwrap()
     );
-    serving.await.unwrap().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_subscriber_gets_every_event_of_livenames_on_reused_connections() {
+    let report = load_livenames(&["--reuse-connection"]).await;
+    assert_complete_fan_out(&report);
+    assert_eq!(report["warm_up_path"], "/healthz", "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_warm_up_path_the_server_does_not_have_fails_every_subscriber() {
+    let report = load_livenames(&["--reuse-connection", "--warm-up-path", "/no-such-page"]).await;
+    assert_eq!((report["connected"].as_u64(), report["failed"].as_u64()), (Some(0), Some(10)));
+    let reasons = report["reasons"].as_object().unwrap();
+    assert!(reasons.keys().all(|reason| reason.contains("warm-up GET /no-such-page")), "{report}");
 }
 
 #[test]

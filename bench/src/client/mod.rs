@@ -1,8 +1,8 @@
-//! The subscribers' side of every run, under `load` and `soak` (and `compare`, through
-//! `load`): the flags they share ([`ClientOptions`]), the run's subscribers ([`Clients`]),
-//! one subscriber's life ([`subscriber`]), opening many at a bounded pace ([`ramp`]), the
-//! parser they read with ([`sse`]), what they count into ([`tally`]), and the loopback-only
-//! target ([`target`]).
+//! The subscribers' side of every run, under `load` and `soak` (and `compare` and `nginx`,
+//! through `load`): the flags they share ([`ClientOptions`]), the run's subscribers
+//! ([`Clients`]), one subscriber's life ([`subscriber`]), opening many at a bounded pace
+//! ([`ramp`]), the parser they read with ([`sse`]), what they count into ([`tally`]), and
+//! the loopback-only target ([`target`]).
 
 pub mod ramp;
 pub mod sse;
@@ -11,6 +11,7 @@ pub mod tally;
 pub mod target;
 
 use crate::Error;
+use http::uri::PathAndQuery;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -21,9 +22,20 @@ use target::{Target, source_addr};
 /// Extra time the watchdog allows past the planned end of the run.
 const WATCHDOG_MARGIN: Duration = Duration::from_secs(30);
 
-/// How the subscribers connect: the flags `load`, `soak` and `compare` share.
+/// How the subscribers connect: the flags `load`, `soak`, `compare` and `nginx` share.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct ClientOptions {
+    /// Open each stream on a connection that has served an ordinary request first, as
+    /// browsers and proxies with upstream keep-alive do: `GET --warm-up-path`, its response
+    /// read whole, then `GET` of the stream on the same connection. Without it, the stream
+    /// is each connection's first request. `compare` measures each server both ways with
+    /// it, side by side, and on fresh connections only without it.
+    #[arg(long)]
+    pub reuse_connection: bool,
+    /// The ordinary request `--reuse-connection` sends first on each connection: a path
+    /// (and query) on the target's server.
+    #[arg(long, default_value = "/healthz", value_parser = warm_up_path)]
+    pub warm_up_path: PathAndQuery,
     /// New connections per second at most.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub ramp_per_sec: u64,
@@ -45,7 +57,7 @@ pub struct ClientOptions {
 impl ClientOptions {
     /// These flags as command-line arguments, for a child process that takes them too.
     pub fn to_args(&self) -> Vec<String> {
-        [
+        let mut args: Vec<String> = [
             ("ramp-per-sec", self.ramp_per_sec),
             ("source-addrs", self.source_addrs),
             ("settle-secs", self.settle_secs),
@@ -54,7 +66,22 @@ impl ClientOptions {
         ]
         .into_iter()
         .flat_map(|(name, value)| [format!("--{name}"), value.to_string()])
-        .collect()
+        .collect();
+        args.extend(["--warm-up-path".to_owned(), self.warm_up_path.to_string()]);
+        if self.reuse_connection {
+            args.push("--reuse-connection".to_owned());
+        }
+        args
+    }
+
+    /// These options with `--reuse-connection` set to `reuse`.
+    pub fn reusing(&self, reuse: bool) -> Self {
+        Self { reuse_connection: reuse, ..self.clone() }
+    }
+
+    /// The request each subscriber sends before its stream, if any.
+    pub fn warm_up(&self) -> Option<PathAndQuery> {
+        self.reuse_connection.then(|| self.warm_up_path.clone())
     }
 
     /// How long a subscriber may take to connect.
@@ -94,6 +121,15 @@ impl ClientOptions {
         runtime.shutdown_background();
         result
     }
+}
+
+/// `--warm-up-path`: a path with an optional query, as a request line carries it.
+fn warm_up_path(text: &str) -> Result<PathAndQuery, String> {
+    let path: PathAndQuery = text.parse().map_err(|err| format!("not a path: {err}"))?;
+    if !path.path().starts_with('/') {
+        return Err(format!("must start with /, not {text:?}"));
+    }
+    Ok(path)
 }
 
 /// Exits the process if the run is still going at `deadline`.
@@ -140,6 +176,7 @@ impl Clients {
             source: source_addr(index as usize, self.options.source_addrs as usize),
             resume_from,
             patience: self.options.patience(),
+            warm_up: self.options.warm_up(),
         }
     }
 
@@ -170,6 +207,8 @@ mod tests {
     #[test]
     fn the_flags_survive_the_trip_to_a_child_process() {
         let client = ClientOptions {
+            reuse_connection: true,
+            warm_up_path: PathAndQuery::from_static("/healthz?probe=1"),
             ramp_per_sec: 250,
             source_addrs: 16,
             settle_secs: 0,
@@ -178,6 +217,22 @@ mod tests {
         };
         let args = std::iter::once("sse-load".to_owned()).chain(client.to_args());
         assert_eq!(Flags::try_parse_from(args).unwrap().client, client);
+        let fresh = client.reusing(false);
+        let args = std::iter::once("sse-load".to_owned()).chain(fresh.to_args());
+        assert_eq!(Flags::try_parse_from(args).unwrap().client, fresh);
+    }
+
+    #[test]
+    fn the_warm_up_is_sent_only_when_connections_are_reused() {
+        let fresh = Flags::try_parse_from(["sse-load"]).unwrap().client;
+        assert_eq!(fresh.warm_up(), None);
+        let reused = Flags::try_parse_from(["sse-load", "--reuse-connection"]).unwrap().client;
+        assert_eq!(reused.warm_up().unwrap(), "/healthz");
+        for bad in ["healthz", "http://127.0.0.1/healthz", "/a b"] {
+            let args = ["sse-load", "--reuse-connection", "--warm-up-path", bad];
+            let err = Flags::try_parse_from(args).unwrap_err().to_string();
+            assert!(err.contains("--warm-up-path"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! One subscriber from connect to the end of its stream: a TCP connection from its own
-//! loopback source address, `GET` as an `EventSource` sends it (with `Last-Event-ID` when it
-//! resumes), and the body fed to the SSE parser as it arrives, every item counted in the
-//! run's tally.
+//! loopback source address, with `--reuse-connection` an ordinary request first (its
+//! response read whole, as a page load or a proxy's pooled connection leaves it), then
+//! `GET` as an `EventSource` sends it (with `Last-Event-ID` when it resumes), and the body
+//! fed to the SSE parser as it arrives, every item counted in the run's tally.
 
 use super::lock;
 use super::sse::{Item, Parser};
@@ -9,6 +10,7 @@ use super::tally::Tally;
 use super::target::Target;
 use bytes::Bytes;
 use http::header::{ACCEPT, HOST};
+use http::uri::PathAndQuery;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -28,6 +30,8 @@ pub struct Subscriber {
     pub(super) resume_from: Option<String>,
     /// How long the connection and the response head may take.
     pub(super) patience: Duration,
+    /// The ordinary request sent on the connection before the stream, if any.
+    pub(super) warm_up: Option<PathAndQuery>,
 }
 
 impl Subscriber {
@@ -51,13 +55,19 @@ impl Subscriber {
         let (_, ()) = tokio::join!(connection, self.read_stream(sender, &mut watch));
     }
 
-    /// Sends `GET`, and on `200` reads the stream until it ends.
+    /// Sends the warm-up request if any, then `GET` of the stream, and on `200` reads the
+    /// stream until it ends.
     async fn read_stream(
         &self,
         mut sender: SendRequest<Empty<Bytes>>,
         watch: &mut impl FnMut(&Item<'_>),
     ) {
-        let request = request(&self.target, self.resume_from());
+        if let Some(path) = &self.warm_up
+            && let Err(reason) = self.warm_up(&mut sender, path).await
+        {
+            return lock(&self.tally).failed(reason);
+        }
+        let request = stream_request(&self.target, self.resume_from());
         let response = match tokio::time::timeout(self.patience, sender.send_request(request)).await
         {
             Ok(Ok(response)) => response,
@@ -73,6 +83,30 @@ impl Subscriber {
         lock(&self.tally).connected();
         let reason = read_body(response.into_body(), &self.tally, watch).await;
         lock(&self.tally).ended(reason);
+    }
+
+    /// `GET path` with its response read whole and the connection ready for the next
+    /// request: the stream that follows is the connection's second request, not its first.
+    async fn warm_up(
+        &self,
+        sender: &mut SendRequest<Empty<Bytes>>,
+        path: &PathAndQuery,
+    ) -> Result<(), String> {
+        let exchange = async {
+            let request = get(&self.target, path.as_str()).header(ACCEPT, "*/*");
+            let request = request.body(Empty::new()).map_err(|err| format!("warm-up: {err}"))?;
+            let response =
+                sender.send_request(request).await.map_err(|err| format!("warm-up: {err}"))?;
+            let status = response.status();
+            response.into_body().collect().await.map_err(|err| format!("warm-up body: {err}"))?;
+            if !status.is_success() {
+                return Err(format!("warm-up GET {path}: HTTP {status}"));
+            }
+            sender.ready().await.map_err(|err| format!("connection after the warm-up: {err}"))
+        };
+        tokio::time::timeout(self.patience, exchange)
+            .await
+            .unwrap_or_else(|_| Err("no warm-up response within --connect-timeout-secs".into()))
     }
 }
 
@@ -92,11 +126,14 @@ async fn handshake(
     http1::handshake(TokioIo::new(stream)).await.map_err(|err| format!("handshake: {err}"))
 }
 
+/// `GET path` on the target's server.
+fn get(target: &Target, path: &str) -> http::request::Builder {
+    http::Request::get(path).header(HOST, target.host_header())
+}
+
 /// `GET` of the target's path as an `EventSource` sends it, resuming after `last_event_id`.
-fn request(target: &Target, last_event_id: Option<&str>) -> http::Request<Empty<Bytes>> {
-    let mut request = http::Request::get(target.path.as_str())
-        .header(HOST, target.host_header())
-        .header(ACCEPT, "text/event-stream");
+fn stream_request(target: &Target, last_event_id: Option<&str>) -> http::Request<Empty<Bytes>> {
+    let mut request = get(target, target.path.as_str()).header(ACCEPT, "text/event-stream");
     if let Some(id) = last_event_id {
         request = request.header("last-event-id", id);
     }
@@ -124,5 +161,89 @@ async fn read_body(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddrV4;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+    use tokio::task::JoinHandle;
+
+    const HEALTHY: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+    const MISSING: &str = "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+    /// One event, then the end of the body.
+    const STREAM: &str = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: 24\r\n\r\nid: 7-1\ndata: {\"a\":1}\n\n";
+
+    /// A server that accepts one connection only and answers its requests, one after the
+    /// other, with `answers`; returns the request lines it read on that connection.
+    async fn one_connection(
+        answers: &'static [&'static str],
+    ) -> (SocketAddrV4, JoinHandle<Vec<String>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let std::net::SocketAddr::V4(addr) = listener.local_addr().unwrap() else { unreachable!() };
+        let served = tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut lines = Vec::new();
+            let mut read = Vec::new();
+            for answer in answers {
+                while !read.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let mut chunk = [0; 1024];
+                    match socket.read(&mut chunk).await.unwrap() {
+                        0 => return lines,
+                        n => read.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let end = read.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                let head = String::from_utf8(read.drain(..end).collect()).unwrap();
+                lines.push(head.lines().next().unwrap().to_owned());
+                socket.write_all(answer.as_bytes()).await.unwrap();
+            }
+            lines
+        });
+        (addr, served)
+    }
+
+    /// Runs one subscriber of `/sse` at `addr`, warming up with `GET /healthz` if asked.
+    async fn subscribe(addr: SocketAddrV4, warm_up: bool) -> super::super::tally::Summary {
+        let tally = Arc::new(Mutex::new(Tally::default()));
+        let subscriber = Subscriber {
+            target: Arc::new(Target { addr, path: "/sse".into() }),
+            tally: tally.clone(),
+            source: Ipv4Addr::LOCALHOST,
+            resume_from: None,
+            patience: Duration::from_secs(10),
+            warm_up: warm_up.then(|| PathAndQuery::from_static("/healthz")),
+        };
+        subscriber.run(|_| {}).await;
+        lock(&tally).summary()
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_requested_on_the_connection_that_served_the_warm_up() {
+        let (addr, served) = one_connection(&[HEALTHY, STREAM]).await;
+        let summary = subscribe(addr, true).await;
+        assert_eq!(served.await.unwrap(), ["GET /healthz HTTP/1.1", "GET /sse HTTP/1.1"]);
+        assert_eq!((summary.connected, summary.failed, summary.data_events_received), (1, 0, 1));
+    }
+
+    #[tokio::test]
+    async fn without_a_warm_up_the_stream_is_the_first_request() {
+        let (addr, served) = one_connection(&[STREAM]).await;
+        let summary = subscribe(addr, false).await;
+        assert_eq!(served.await.unwrap(), ["GET /sse HTTP/1.1"]);
+        assert_eq!((summary.connected, summary.data_events_received), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_failed_warm_up_fails_the_subscriber_without_asking_for_the_stream() {
+        let (addr, served) = one_connection(&[MISSING, STREAM]).await;
+        let summary = subscribe(addr, true).await;
+        assert_eq!(served.await.unwrap(), ["GET /healthz HTTP/1.1"]);
+        assert_eq!((summary.connected, summary.failed), (0, 1));
+        let reason = summary.reasons.keys().next().unwrap();
+        assert!(reason.contains("warm-up GET /healthz: HTTP 404"), "{reason}");
     }
 }

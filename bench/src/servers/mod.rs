@@ -1,8 +1,10 @@
-//! The servers `compare` and `soak` measure, as child processes: the livenames release
-//! binary and this program's `baseline`, each on a free loopback port. Launched by
-//! [`ServerOptions::start`], ready once they log their address ([`readiness`]), watched
-//! through `/proc` while loaded ([`usage`]), and stopped when their [`Server`] is dropped.
+//! The servers `compare`, `soak` and `nginx` measure, as child processes: the livenames
+//! release binary and this program's `baseline`, each on a free loopback port, and nginx in
+//! front of livenames ([`nginx`]). Launched by [`ServerOptions::start`], ready once they log
+//! their address ([`readiness`]), watched through `/proc` while loaded ([`usage`]), and
+//! stopped when their [`Server`] is dropped.
 
+pub mod nginx;
 pub mod readiness;
 pub mod usage;
 
@@ -13,7 +15,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Where the livenames server comes from and where started servers log: the flags
-/// `compare` and `soak` share.
+/// `compare`, `soak` and `nginx` share.
 #[derive(Clone, Debug, PartialEq, Eq, clap::Args)]
 pub struct ServerOptions {
     /// The livenames server binary to start, built with `cargo build --release -p server`.

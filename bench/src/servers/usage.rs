@@ -1,5 +1,6 @@
 //! What the server under load spends, read from `/proc/<pid>` when its pid is known: before
-//! the subscribers connect, while they are connected, and once they have all left.
+//! the subscribers connect, while they are connected, and once they have all left. The same
+//! for a proxy in front of it, summed over its process and its workers.
 
 use crate::Error;
 use crate::procfs::{self, Usage};
@@ -13,6 +14,12 @@ const FILES_SLACK: u64 = 4;
 /// The server's usage now; `None` without a pid.
 pub fn usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
     pid.map(procfs::usage).transpose()
+}
+
+/// The usage of the proxy `pid` and its child processes (nginx's master and workers) now;
+/// `None` without a pid.
+pub fn proxy_usage(pid: Option<u32>) -> Result<Option<Usage>, Error> {
+    pid.map(procfs::tree_usage).transpose()
 }
 
 /// The server's usage once it has closed its ends of the connections (its open files back

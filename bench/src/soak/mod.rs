@@ -86,6 +86,9 @@ impl Options {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub url: String,
+    /// The request each connection served before its stream (`--reuse-connection`); `null`
+    /// when the stream was each connection's first request.
+    pub warm_up_path: Option<String>,
     pub subscribers: u64,
     pub churn_per_sec: u64,
     pub churn_secs: f64,
@@ -217,6 +220,7 @@ async fn soak(clients: Clients, pid: Option<u32>, options: &Options) -> Result<R
             .url
             .clone()
             .unwrap_or_else(|| format!("http://{}{}", target.addr, target.path)),
+        warm_up_path: options.client.warm_up().map(|path| path.to_string()),
         subscribers: options.subscribers,
         churn_per_sec: options.churn_per_sec,
         churn_secs,
