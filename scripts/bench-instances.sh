@@ -6,6 +6,9 @@
 # redis-server. Loopback only; everything started here is stopped by PID at the end.
 #
 #   SUBSCRIBERS=100000 INSTANCES=6 LOADERS=6 DURATION=30 scripts/bench-instances.sh
+#
+# LOAD_FLAGS adds flags to every loader, e.g. LOAD_FLAGS=--reuse-connection (each subscriber
+# sends GET /healthz, then GET /sse on the same connection, as browsers and proxies do).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +18,7 @@ LOADERS=${LOADERS:-6}
 DURATION=${DURATION:-30}
 INTERVAL_MS=${INTERVAL_MS:-3000}
 PORT=${PORT:-3900}
+LOAD_FLAGS=${LOAD_FLAGS:-}
 REDIS_PORT=$((PORT + 1))
 SERVER=target/release/server
 LOAD=target/release/sse-load
@@ -60,7 +64,7 @@ per_loader=$((SUBSCRIBERS / LOADERS))
 loaders=()
 for j in $(seq "$LOADERS"); do
     "$LOAD" load --url "http://127.0.0.1:$PORT/sse" --subscribers "$per_loader" \
-        --duration-secs "$DURATION" --ramp-per-sec 2000 --source-addrs 16 \
+        --duration-secs "$DURATION" --ramp-per-sec 2000 --source-addrs 16 $LOAD_FLAGS \
         >"$work/load$j.json" 2>"$work/load$j.log" &
     started+=($!)
     loaders+=($!)
@@ -70,7 +74,9 @@ sleep $((per_loader / 2000 + 2 + DURATION / 2))
 rss_during=$(rss_kib)
 for pid in "${loaders[@]}"; do wait "$pid"; done
 
-jq -s --arg before "$rss_before" --arg during "$rss_during" --argjson instances "$INSTANCES" '{
+jq -s --arg before "$rss_before" --arg during "$rss_during" --argjson instances "$INSTANCES" \
+    --arg load_flags "$LOAD_FLAGS" '{
+    load_flags: $load_flags,
     instances: $instances,
     loaders: length,
     subscribers_requested: (map(.subscribers_requested) | add),
