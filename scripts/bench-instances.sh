@@ -82,6 +82,8 @@ jq -s --arg before "$rss_before" --arg during "$rss_during" --argjson instances 
     subscribers_requested: (map(.subscribers_requested) | add),
     connected: (map(.connected) | add),
     failed: (map(.failed) | add),
+    failure_reasons: (map(.reasons | to_entries) | add
+        | group_by(.key) | map({key: .[0].key, value: (map(.value) | add)}) | from_entries),
     streams_ended: (map(.streams_ended) | add),
     events_in_window_per_loader: map(.fan_out.events),
     events_missed_by_some_subscriber: (map(.fan_out.events - .fan_out.events_received_by_all) | add),
