@@ -3,9 +3,11 @@
 //! with no task, timer or waker per stream, only the `Delivery` that decides each stream's
 //! bytes.
 //!
-//! A stream whose socket cannot take a write whole, or that ends, leaves the writers
-//! ([`Leaving`]) for a task of its own ([`slow`](crate::slow)), which writes the rest under
-//! the stall guard and then gives the connection back for its next request. Each writer
+//! A stream whose socket cannot take a write whole leaves the writers ([`Leaving`]) for a
+//! task of its own ([`slow`](crate::slow)), which waits under the stall guard until the
+//! socket has taken the rest, and then hands the stream back. A stream that ends gets its
+//! last chunk here, and its connection goes on to its next request. Every frame of a lean
+//! stream is written by [`pump`]. Each writer
 //! watches its sockets through an epoll set of its own (`mio::Poll`), which the runtime
 //! watches as one file: a peer that leaves is closed at once, and what a peer sends while
 //! its stream runs (a pipelined request) is kept for after the stream, as hyper keeps it.
@@ -13,7 +15,7 @@
 use crate::metrics::OpenCount;
 use crate::peer::{self, Peer};
 use crate::reply::Held;
-use crate::wire::{self, SizeLine};
+use crate::wire::{self, LAST_CHUNK, SizeLine};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
 use slab::Slab;
@@ -54,12 +56,13 @@ pub struct NewStream {
     pub subscriber: Subscriber,
 }
 
-/// A stream that leaves the writers: it cannot keep up, or it is over (its last chunk is
-/// left to write). `unsent` is what its socket did not take.
+/// A stream that leaves the writers: its socket did not take `unsent`, or it is `over` (its
+/// last chunk is written, or in `unsent`).
 pub struct Leaving {
     pub tcp: std::net::TcpStream,
     pub unsent: Vec<u8>,
     pub subscriber: Subscriber,
+    pub over: bool,
 }
 
 /// The writers, one per runtime thread; new streams go to each in turn.
@@ -110,7 +113,7 @@ enum Pumped {
     /// Everything ready was written: the stream waits for the next event or its ping.
     Idle,
     /// The stream leaves, with these bytes unsent (see [`Leaving`]).
-    Leaves(Vec<u8>),
+    Leaves { unsent: Vec<u8>, over: bool },
     /// The peer is gone (the write failed).
     Gone,
 }
@@ -223,10 +226,11 @@ impl Writer {
                 let due = self.streams[key].subscriber.held.delivery.ping_due();
                 self.next_ping = Some(self.next_ping.map_or(due, |next| next.min(due)));
             }
-            Pumped::Leaves(unsent) => {
+            Pumped::Leaves { unsent, over } => {
                 let Stream { tcp, subscriber, .. } = self.release(key);
+                let leaving = Leaving { tcp: tcp.into(), unsent, subscriber, over };
                 // The receiver is gone only at shutdown: the stream is then closed.
-                let _ = self.leaving.send(Leaving { tcp: tcp.into(), unsent, subscriber });
+                let _ = self.leaving.send(leaving);
             }
             Pumped::Gone => drop(self.release(key)),
         }
@@ -292,13 +296,21 @@ fn unwatch(registry: &Registry, stream: &mut Stream) {
     }
 }
 
-/// Writes everything `stream`'s delivery has ready, each event as one chunk.
+/// Writes everything `stream`'s delivery has ready, each event as one chunk, and the last
+/// chunk once the stream is over.
 fn pump(stream: &mut Stream) -> Pumped {
     loop {
         let frames = match stream.subscriber.held.delivery.try_next() {
             TryNext::Frames(frames) => frames,
             TryNext::Empty => return Pumped::Idle,
-            TryNext::Finished => return Pumped::Leaves(Vec::new()),
+            TryNext::Finished => {
+                let unsent = match write(&stream.tcp, &[LAST_CHUNK]) {
+                    Ok(()) => Vec::new(),
+                    Err(Pumped::Leaves { unsent, .. }) => unsent,
+                    Err(gone) => return gone,
+                };
+                return Pumped::Leaves { unsent, over: true };
+            }
         };
         let mut size = SizeLine::default();
         if let Err(leaves_or_gone) = write(&stream.tcp, &wire::chunk(&mut size, &frames)) {
@@ -312,7 +324,7 @@ fn pump(stream: &mut Stream) -> Pumped {
 fn write(tcp: &TcpStream, parts: &[&[u8]]) -> Result<(), Pumped> {
     match wire::try_write_all(tcp, parts) {
         Ok(None) => Ok(()),
-        Ok(Some(unsent)) => Err(Pumped::Leaves(unsent)),
+        Ok(Some(unsent)) => Err(Pumped::Leaves { unsent, over: false }),
         Err(_) => Err(Pumped::Gone),
     }
 }
@@ -321,19 +333,21 @@ fn write(tcp: &TcpStream, parts: &[&[u8]]) -> Result<(), Pumped> {
 mod tests {
     use super::*;
     use crate::metrics::StreamMetrics;
-    use crate::slow;
+    use crate::slow::{self, Next};
     use prometheus_client::metrics::counter::Counter;
     use sse_hub::{EventId, Hub, StreamOptions};
     use std::num::NonZeroUsize;
+    use std::sync::Arc;
     use tokio::io::AsyncReadExt;
 
     const HEAD: &str = "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n";
 
     struct Fixture {
         hub: Hub<String>,
-        writers: Writers,
+        writers: Arc<Writers>,
         metrics: StreamMetrics,
-        tasks: TaskTracker,
+        /// How many times a stream left the writers.
+        left: Arc<AtomicUsize>,
         stop: CancellationToken,
     }
 
@@ -343,18 +357,28 @@ mod tests {
             let hub = Hub::new(size(1024), size(64));
             let tasks = TaskTracker::new();
             let stop = CancellationToken::new();
-            let (leaving, mut left) = mpsc::unbounded_channel();
+            let (leaving, mut leavers) = mpsc::unbounded_channel();
             let writers = Writers::start(&hub.doorbell(), leaving, &tasks, &stop).unwrap();
-            // No connection layer here: an ended stream's connection is closed, so its
-            // client reads to its end.
-            let slow_tasks = tasks.clone();
+            let writers = Arc::new(writers);
+            let left = Arc::new(AtomicUsize::new(0));
+            let (back, counted) = (writers.clone(), left.clone());
+            // As `Lean::serve` does, without the connection layer: an ended stream's
+            // connection is closed, so its client reads to its end.
             tasks.spawn(async move {
-                while let Some(leaving) = left.recv().await {
-                    let stall = Duration::from_secs(60);
-                    slow_tasks.spawn(slow::write_rest(leaving, stall, Counter::default()));
+                while let Some(leaving) = leavers.recv().await {
+                    counted.fetch_add(1, Ordering::Relaxed);
+                    let back = back.clone();
+                    tokio::spawn(async move {
+                        let stall = Duration::from_secs(60);
+                        if let Some(Next::Writers(stream)) =
+                            slow::drain(leaving, stall, Counter::default()).await
+                        {
+                            back.adopt(stream);
+                        }
+                    });
                 }
             });
-            Self { hub, writers, metrics: StreamMetrics::default(), tasks, stop }
+            Self { hub, writers, metrics: StreamMetrics::default(), left, stop }
         }
 
         /// A new subscriber whose socket, on the server's side, has the smallest send
@@ -433,16 +457,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stream_that_cannot_keep_up_moves_to_a_task_of_its_own_and_misses_nothing() {
+    async fn a_stream_that_cannot_keep_up_leaves_the_writers_and_misses_nothing() {
         let fixture = Fixture::new();
-        let threads = fixture.tasks.len(); // the writers and the task that takes leavers
         let mut client = fixture.subscribe(1024).await;
         // Nothing is read for now: the socket's buffers fill within a few events of 2 KB.
         let mut indices = Vec::new();
         for _ in 0..40 {
             indices.push(fixture.publish(2048).await.index);
         }
-        assert_eq!(fixture.tasks.len(), threads + 1, "the stream has a task of its own now");
+        assert!(fixture.left.load(Ordering::Relaxed) >= 1, "the stream left the writers");
         fixture.hub.close("done");
         assert_eq!(read_to_end(&mut client).await, indices, "every event once, in order");
     }

@@ -88,6 +88,7 @@ pub use reply::Reply;
 use axum::Router;
 use connection::{Connection, Shared};
 use fanout::{Leaving, Writers};
+use slow::Next;
 use sse_hub::Doorbell;
 use std::future::Future;
 use std::io;
@@ -204,8 +205,8 @@ async fn accept(listener: &mut TcpListener, waiting: &Waiting) -> (TcpStream, So
     }
 }
 
-/// Gives each stream that leaves the writers a task of its own, which writes the rest and
-/// then serves the connection's next requests.
+/// Gives each stream that leaves the writers a task of its own, which finishes the write
+/// they started, then hands the stream back to them or serves the connection's next request.
 async fn finish_leaving_streams(
     mut left: mpsc::UnboundedReceiver<Leaving>,
     shared: Arc<Shared>,
@@ -217,8 +218,10 @@ async fn finish_leaving_streams(
         let stalled = shared.metrics.stalled().clone();
         let stall_timeout = shared.options.stall_timeout;
         tasks.spawn(async move {
-            if let Some(ended) = slow::write_rest(leaving, stall_timeout, stalled).await {
-                Connection::resume(ended, shared).run().await;
+            match slow::drain(leaving, stall_timeout, stalled).await {
+                Some(Next::Writers(stream)) => shared.writers.adopt(stream),
+                Some(Next::NextRequest(ended)) => Connection::resume(ended, shared).run().await,
+                None => {}
             }
         });
     }

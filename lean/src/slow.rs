@@ -1,16 +1,25 @@
-//! A stream that leaves the writers gets a task of its own, which writes the rest of it
-//! under the stall guard: what its socket did not take, then every frame as it comes, then
-//! its last chunk, and gives its connection back for the next request.
+//! A stream whose socket could not take a write whole leaves the writers for a task of its
+//! own, which waits, under the stall guard, until the socket has taken the rest. Then the
+//! stream goes back to the writers or, if it was over, its connection goes on to its next
+//! request. The writers alone write a lean stream's frames ([`pump`](crate::fanout)); this
+//! task only finishes a write they started.
 
-use crate::fanout::{Leaving, Subscriber};
-use crate::peer::{self, Peer};
-use crate::reply::Held;
+use crate::fanout::{Leaving, NewStream, Subscriber};
 use crate::stall::StallGuard;
-use crate::wire::{self, LAST_CHUNK, SizeLine};
+use crate::wire;
 use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpStream;
+
+/// Where a stream goes once its socket has taken what was left.
+#[allow(clippy::large_enum_variant, reason = "one per slow write, moved once")]
+pub enum Next {
+    /// Back to the writers, for its next frames.
+    Writers(NewStream),
+    /// Its stream is over: the connection's next request.
+    NextRequest(Ended),
+}
 
 /// A connection whose stream is over: ready for its next request, whose first bytes (if
 /// the peer sent them during the stream) are `kept`.
@@ -20,69 +29,26 @@ pub struct Ended {
     pub kept: Vec<u8>,
 }
 
-/// Writes the rest of `leaving`; `None` when the peer left, or stopped reading for
-/// `stall_timeout` (counted in `stalled`), before the stream was over.
-pub async fn write_rest(
-    leaving: Leaving,
-    stall_timeout: Duration,
-    stalled: Counter,
-) -> Option<Ended> {
-    let Leaving { tcp, unsent, subscriber } = leaving;
-    let tcp = match TcpStream::from_std(tcp) {
-        Ok(tcp) => StallGuard::new(tcp, stall_timeout, stalled),
-        Err(err) => {
-            let peer = subscriber.peer;
-            tracing::warn!(%err, %peer, "cannot wait for a stream's socket");
-            return None;
-        }
-    };
-    let Subscriber { held: Held { mut delivery, guard }, peer, kept, counted } = subscriber;
-    let mut written = Writing { tcp, kept, watched: true };
-    written.all(&[&unsent]).await?;
-    drop(unsent);
-    loop {
-        let frames = tokio::select! {
-            biased;
-            here = written.read_peer(), if written.watched => { here?; continue }
-            frames = delivery.next() => frames,
-        };
-        let Some(frames) = frames else { break };
-        let mut size = SizeLine::default();
-        written.all(&wire::chunk(&mut size, &frames)).await?;
+/// Writes what `leaving`'s socket did not take; `None` when the peer left, or stopped
+/// reading for `stall_timeout` (counted in `stalled`).
+pub async fn drain(leaving: Leaving, stall_timeout: Duration, stalled: Counter) -> Option<Next> {
+    let Leaving { tcp, unsent, subscriber, over } = leaving;
+    let peer = subscriber.peer;
+    let tcp = TcpStream::from_std(tcp)
+        .inspect_err(|err| tracing::warn!(%err, %peer, "cannot wait for a stream's socket"))
+        .ok()?;
+    let mut guarded = StallGuard::new(tcp, stall_timeout, stalled);
+    wire::write_all(&mut guarded, &[&unsent]).await.ok()?;
+    let tcp = guarded.into_inner();
+    if over {
+        // What the stream held is released before the connection's next request.
+        let Subscriber { held, peer, kept, counted } = subscriber;
+        drop((held, counted));
+        return Some(Next::NextRequest(Ended { tcp, peer, kept }));
     }
-    written.all(&[LAST_CHUNK]).await?;
-    // The stream is over: what it held is released before the connection's next request.
-    drop((delivery, guard, counted));
-    Some(Ended { tcp: written.tcp.into_inner(), peer, kept: written.kept })
-}
-
-/// A stream's socket while its task writes, and what its peer sent meanwhile.
-struct Writing {
-    tcp: StallGuard<TcpStream>,
-    kept: Vec<u8>,
-    /// Whether the peer is still read: not once [`peer::MOST_KEPT`] bytes are kept.
-    watched: bool,
-}
-
-impl Writing {
-    /// Writes `parts` whole; `None` if the peer is gone or stopped reading.
-    async fn all(&mut self, parts: &[&[u8]]) -> Option<()> {
-        wire::write_all(&mut self.tcp, parts).await.ok()
-    }
-
-    /// Waits until the peer sends something, and keeps it: `None` once it has left.
-    async fn read_peer(&mut self) -> Option<()> {
-        let tcp = self.tcp.get_ref();
-        // poll_read_ready keeps one waker in the socket, where readable() would queue a
-        // waiter each time it is called: this runs once per event.
-        std::future::poll_fn(|cx| tcp.poll_read_ready(cx)).await.ok()?;
-        match peer::read_into(&mut self.kept, |buf| tcp.try_read(buf)) {
-            Peer::Here => Some(()),
-            Peer::Full => {
-                self.watched = false;
-                Some(())
-            }
-            Peer::Gone => None,
-        }
-    }
+    let tcp = tcp
+        .into_std()
+        .inspect_err(|err| tracing::warn!(%err, %peer, "cannot hand a stream back to the writers"))
+        .ok()?;
+    Some(Next::Writers(NewStream { tcp, head: Vec::new(), subscriber }))
 }

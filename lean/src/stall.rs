@@ -30,11 +30,6 @@ impl<T> StallGuard<T> {
         Self { io, timeout, stalled, deadline: None }
     }
 
-    /// The guarded IO, for socket options.
-    pub fn get_ref(&self) -> &T {
-        &self.io
-    }
-
     /// The IO, unguarded.
     pub fn into_inner(self) -> T {
         self.io
