@@ -49,6 +49,13 @@ pub struct Shared {
     pub waiting: Arc<Waiting>,
 }
 
+impl Shared {
+    /// `io`, whose writes fail once one has made no progress for the stall timeout.
+    pub fn stall_guard<T>(&self, io: T) -> StallGuard<T> {
+        StallGuard::new(io, self.options.stall_timeout, self.metrics.stalled().clone())
+    }
+}
+
 /// A connection between two requests.
 pub struct Connection {
     tcp: TcpStream,
@@ -141,8 +148,7 @@ impl Connection {
             Method::GET => Arrival::Lean,
             _ => Arrival::Hyper(self.shared.metrics.clone()),
         };
-        request.extensions_mut().insert(arrival);
-        request.extensions_mut().insert(ConnectInfo(self.peer));
+        tag(&mut request, arrival, self.peer);
         let Ok(response) = self.shared.router.clone().oneshot(request).await;
         response
     }
@@ -166,8 +172,7 @@ impl Connection {
 
     /// Has hyper write `response` to the `len`-byte request at the start of the buffer.
     async fn respond(&mut self, response: Response, len: usize) -> After {
-        let stalled = self.shared.metrics.stalled().clone();
-        let tcp = StallGuard::new(&mut self.tcp, self.shared.options.stall_timeout, stalled);
+        let tcp = self.shared.stall_guard(&mut self.tcp);
         let after = once::respond(tcp, &self.buf[..len], response).await;
         self.buf.advance(len);
         after
@@ -178,14 +183,11 @@ impl Connection {
     /// header-read timeout (which also bounds its idle time between requests).
     async fn hyper_from_here(self) {
         let Self { tcp, peer, buf, shared, .. } = self;
-        let stalled = shared.metrics.stalled().clone();
-        let tcp = StallGuard::new(tcp, shared.options.stall_timeout, stalled);
-        let io = TokioIo::new(Rewind::new(tcp, buf.freeze()));
+        let io = TokioIo::new(Rewind::new(shared.stall_guard(tcp), buf.freeze()));
         let (router, metrics) = (shared.router.clone(), shared.metrics.clone());
         let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
             let mut request = request.map(Body::new);
-            request.extensions_mut().insert(Arrival::Hyper(metrics.clone()));
-            request.extensions_mut().insert(ConnectInfo(peer));
+            tag(&mut request, Arrival::Hyper(metrics.clone()), peer);
             router.clone().oneshot(request)
         });
         let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
@@ -198,4 +200,13 @@ impl Connection {
         }
         let _ = connection.await;
     }
+}
+
+/// What a handler learns of how `request` arrived: who can write its stream ([`Reply`]
+/// reads it) and the peer's address.
+///
+/// [`Reply`]: crate::Reply
+fn tag(request: &mut Request<Body>, arrival: Arrival, peer: SocketAddr) {
+    request.extensions_mut().insert(arrival);
+    request.extensions_mut().insert(ConnectInfo(peer));
 }

@@ -334,6 +334,7 @@ mod tests {
     use super::*;
     use crate::metrics::StreamMetrics;
     use crate::slow::{self, Next};
+    use crate::stall::StallGuard;
     use prometheus_client::metrics::counter::Counter;
     use sse_hub::{EventId, Hub, StreamOptions};
     use std::num::NonZeroUsize;
@@ -370,9 +371,8 @@ mod tests {
                     let back = back.clone();
                     tokio::spawn(async move {
                         let stall = Duration::from_secs(60);
-                        if let Some(Next::Writers(stream)) =
-                            slow::drain(leaving, stall, Counter::default()).await
-                        {
+                        let guard = |tcp| StallGuard::new(tcp, stall, Counter::default());
+                        if let Some(Next::Writers(stream)) = slow::drain(leaving, guard).await {
                             back.adopt(stream);
                         }
                     });

@@ -215,10 +215,8 @@ async fn finish_leaving_streams(
     // Ends once every writer has ended, at shutdown.
     while let Some(leaving) = left.recv().await {
         let shared = shared.clone();
-        let stalled = shared.metrics.stalled().clone();
-        let stall_timeout = shared.options.stall_timeout;
         tasks.spawn(async move {
-            match slow::drain(leaving, stall_timeout, stalled).await {
+            match slow::drain(leaving, |tcp| shared.stall_guard(tcp)).await {
                 Some(Next::Writers(stream)) => shared.writers.adopt(stream),
                 Some(Next::NextRequest(ended)) => Connection::resume(ended, shared).run().await,
                 None => {}

@@ -76,11 +76,6 @@ impl StreamMetrics {
     pub(crate) fn stalled(&self) -> &Counter {
         &self.stalled
     }
-
-    /// The streams open now, written by `writer`.
-    pub fn open_streams(&self, writer: Writer) -> i64 {
-        self.streams.get_or_create(&ByWriter { writer }).get()
-    }
 }
 
 /// One open stream in [`StreamMetrics`], counted until dropped.

@@ -7,9 +7,7 @@
 use crate::fanout::{Leaving, NewStream, Subscriber};
 use crate::stall::StallGuard;
 use crate::wire;
-use prometheus_client::metrics::counter::Counter;
 use std::net::SocketAddr;
-use std::time::Duration;
 use tokio::net::TcpStream;
 
 /// Where a stream goes once its socket has taken what was left.
@@ -29,15 +27,18 @@ pub struct Ended {
     pub kept: Vec<u8>,
 }
 
-/// Writes what `leaving`'s socket did not take; `None` when the peer left, or stopped
-/// reading for `stall_timeout` (counted in `stalled`).
-pub async fn drain(leaving: Leaving, stall_timeout: Duration, stalled: Counter) -> Option<Next> {
+/// Writes what `leaving`'s socket did not take, through the stall guard `guard` puts on
+/// it; `None` when the peer left, or stopped reading.
+pub async fn drain(
+    leaving: Leaving,
+    guard: impl FnOnce(TcpStream) -> StallGuard<TcpStream>,
+) -> Option<Next> {
     let Leaving { tcp, unsent, subscriber, over } = leaving;
     let peer = subscriber.peer;
     let tcp = TcpStream::from_std(tcp)
         .inspect_err(|err| tracing::warn!(%err, %peer, "cannot wait for a stream's socket"))
         .ok()?;
-    let mut guarded = StallGuard::new(tcp, stall_timeout, stalled);
+    let mut guarded = guard(tcp);
     wire::write_all(&mut guarded, &[&unsent]).await.ok()?;
     let tcp = guarded.into_inner();
     if over {
