@@ -89,11 +89,7 @@ impl Connection {
     pub async fn run(mut self) {
         loop {
             let Some(head) = self.next_head().await else { return };
-            let (request, len) = match head {
-                Head::Clean(request, len) => (request, len),
-                Head::ForHyper => return self.hyper_from_here().await,
-                Head::Partial => unreachable!("next_head waits for a whole head"),
-            };
+            let Head::Clean(request, len) = head else { return self.hyper_from_here().await };
             let mut response = self.route(request).await;
             if let Some(held) = LeanStream::take(&mut response) {
                 return self.stream(response, held, len);
@@ -119,10 +115,10 @@ impl Connection {
         // From its first byte, the whole head has this long, however it trickles in.
         let deadline = Instant::now() + head_timeout;
         loop {
-            match head::read(&self.buf) {
-                Head::Partial => self.read_until(deadline, &waiter).await?,
-                head => return Some(head),
+            if let Some(head) = head::read(&self.buf) {
+                return Some(head);
             }
+            self.read_until(deadline, &waiter).await?;
         }
     }
 

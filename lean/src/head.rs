@@ -13,12 +13,10 @@ pub const MAX_HEADERS: usize = 100;
 /// The longest head read here; a longer one goes to hyper, which has its own, larger limit.
 pub const MAX_HEAD: usize = 64 * 1024;
 
-/// What the bytes at the start of a connection's buffer are.
+/// What a whole request head at the start of a connection's buffer is.
 #[derive(Debug)]
 #[allow(clippy::large_enum_variant, reason = "one per request, moved once")]
 pub enum Head {
-    /// Not a whole head yet: read more.
-    Partial,
     /// A whole request with no body, whose connection stays usable after the answer: the
     /// request, and the length of its head in the buffer.
     Clean(Request<Body>, usize),
@@ -26,19 +24,20 @@ pub enum Head {
     ForHyper,
 }
 
-/// Reads the head at the start of `buf`.
-pub fn read(buf: &[u8]) -> Head {
+/// Reads the head at the start of `buf`; `None` while it is not whole yet: read more.
+pub fn read(buf: &[u8]) -> Option<Head> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut parsed = httparse::Request::new(&mut headers);
-    match parsed.parse(buf) {
-        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => Head::Partial,
+    let head = match parsed.parse(buf) {
+        Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => return None,
         Ok(httparse::Status::Complete(len)) => match request(&parsed) {
             Some(request) if is_clean(&request) => Head::Clean(request, len),
             _ => Head::ForHyper,
         },
         // Too long, too many headers, or malformed: hyper says what is wrong.
         Ok(httparse::Status::Partial) | Err(_) => Head::ForHyper,
-    }
+    };
+    Some(head)
 }
 
 /// The request `parsed` describes, if `http` accepts it as hyper would.
@@ -87,19 +86,19 @@ mod tests {
     use super::*;
 
     fn clean(head: &str) -> bool {
-        matches!(read(head.as_bytes()), Head::Clean(..))
+        matches!(read(head.as_bytes()), Some(Head::Clean(..)))
     }
 
     fn for_hyper(head: &str) -> bool {
-        matches!(read(head.as_bytes()), Head::ForHyper)
+        matches!(read(head.as_bytes()), Some(Head::ForHyper))
     }
 
     #[test]
     fn a_head_is_partial_until_its_blank_line() {
-        assert!(matches!(read(b"GET /sse HTTP/1.1\r\nHost: x\r\n"), Head::Partial));
-        assert!(matches!(read(b""), Head::Partial));
+        assert!(read(b"GET /sse HTTP/1.1\r\nHost: x\r\n").is_none());
+        assert!(read(b"").is_none());
         let head = b"GET /sse?a=1 HTTP/1.1\r\nHost: x\r\n\r\n";
-        let Head::Clean(request, len) = read(&[&head[..], b"GET /"].concat()) else {
+        let Some(Head::Clean(request, len)) = read(&[&head[..], b"GET /"].concat()) else {
             panic!("a whole head");
         };
         assert_eq!(len, head.len(), "the next request's bytes are not part of it");
