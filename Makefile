@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -42,6 +42,18 @@ test-tools:
 unit:
 	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p sse-lean -p server -p open-files -p bench
+
+## faults: the seeded fault-injection test of the shared stream (server/tests/faults.rs) for
+## SEEDS seeds (default 5), FAULT_SECS seconds of faults each (default 60); `make unit` runs
+## it once with a random seed, which a failure prints
+SEEDS ?= 5
+FAULT_SECS ?= 60
+faults:
+	scripts/install-tools.sh unit
+	cargo build -p server --tests
+	for i in $$(seq $(SEEDS)); do \
+		LIVENAMES_FAULT_SECS=$(FAULT_SECS) cargo test -p server --test faults -- --nocapture || exit 1; \
+	done
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`); it also
 ## runs dist/, copied here from that build

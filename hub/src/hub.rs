@@ -37,7 +37,8 @@ struct State<T> {
     /// The stream's start in Unix milliseconds: the first half of every id. Fixed, but for a
     /// stream shared with other processes that agree on another one.
     epoch: u64,
-    /// The last `capacity` events, oldest first, with consecutive indices.
+    /// The last `capacity` events, oldest first, in increasing order: consecutive, but where
+    /// a shared log lost entries (a resume from before such a hole gets a `gap`).
     history: VecDeque<Entry>,
     capacity: usize,
     latest: Option<(EventId, Arc<T>)>,
@@ -59,6 +60,13 @@ pub(crate) enum Live {
         frame: Bytes,
     },
     Close(Bytes),
+    /// The shared log lost the events before `first_available`: subscribers that had not
+    /// seen them get the `gap` frame before the next event.
+    #[cfg(feature = "redis")]
+    Gap {
+        first_available: EventId,
+        frame: Bytes,
+    },
     /// The stream moved to another epoch: subscribers' streams end, and their clients
     /// resume in the new one. Only a stream shared through a log (`redis`) moves.
     #[cfg(feature = "redis")]
@@ -179,7 +187,9 @@ impl<T: Serialize> Hub<T> {
     /// Adds an event published elsewhere (by another process, through a shared log), already
     /// encoded as `json`, with its id. An index at or below the last one is a duplicate and
     /// is dropped (`Ok(false)`), as is one of another epoch than the hub's (it moved on while
-    /// the event was read); a later index may skip indices the log lost.
+    /// the event was read). An index past the next one means the log lost the events in
+    /// between: live subscribers get a `gap` before it, and the history keeps the hole, so a
+    /// resume from before it gets a `gap` too. Nothing is skipped silently.
     pub(crate) fn ingest(&self, id: EventId, json: &str) -> Result<bool, serde_json::Error>
     where
         T: serde::de::DeserializeOwned,
@@ -189,8 +199,25 @@ impl<T: Serialize> Hub<T> {
         if id.index < state.next_index || id.epoch != state.epoch {
             return Ok(false);
         }
+        if state.next_index > 1 && id.index > state.next_index {
+            self.announce_hole(&state, id);
+        }
         self.push(&mut state, id, json, event);
         Ok(true)
+    }
+
+    #[cfg(feature = "redis")]
+    /// Tells live subscribers that the events from the next index up to `first_available`
+    /// are lost: the log was trimmed or emptied past this process while it could not read.
+    fn announce_hole(&self, state: &State<T>, first_available: EventId) {
+        let lost = state.next_index..first_available.index;
+        tracing::warn!(
+            ?lost,
+            "the shared log no longer holds these events: sending gap to live subscribers"
+        );
+        self.inner.metrics.holes.inc();
+        let frame = frame::named(GAP_EVENT, &first_available.to_string());
+        let _ = self.inner.live.send(Live::Gap { first_available, frame });
     }
 
     /// Appends one event to history and sends it to live subscribers.
@@ -218,12 +245,22 @@ impl<T: Serialize> Hub<T> {
     }
 
     #[cfg(feature = "redis")]
-    /// Whether resuming after `id` needs events this process does not hold: the id is of this
-    /// epoch but older than the local history, or newer than the latest local event.
-    pub(crate) fn needs_backfill(&self, id: EventId) -> bool {
+    /// How many entries of the shared log, from `id`'s index on, a resume after `id` needs
+    /// that this process does not hold: those before the local history, or a history's worth
+    /// when `id` is newer than the latest local event (the log may be ahead of this process).
+    /// `None` when the local history serves it, or `id` is of another epoch.
+    pub(crate) fn backfill(&self, id: EventId) -> Option<u64> {
         let state = self.state();
         let first = state.history.front().map_or(state.next_index, |entry| entry.index);
-        id.epoch == state.epoch && (id.index + 1 < first || id.index >= state.next_index)
+        if id.epoch != state.epoch {
+            None
+        } else if id.index + 1 < first {
+            Some(first - id.index)
+        } else if id.index >= state.next_index {
+            Some(state.capacity as u64 + 1)
+        } else {
+            None
+        }
     }
 
     #[cfg(feature = "redis")]
@@ -240,13 +277,6 @@ impl<T: Serialize> Hub<T> {
         state.latest = None;
         state.next_index = 1;
         let _ = self.inner.live.send(Live::Restart);
-    }
-
-    #[cfg(feature = "redis")]
-    /// The latest event's index and JSON, to give a shared log that lost it back.
-    pub(crate) fn latest_json(&self) -> Option<(u64, String)> {
-        let (id, event) = self.latest()?;
-        Some((id.index, serde_json::to_string(&*event).expect("payloads encode to JSON")))
     }
 
     /// Ends the stream: subscribers get `close` with `reason`, later ones none at all.
@@ -488,11 +518,11 @@ mod tests {
         #[test]
         fn entries_from_the_log_extend_the_local_history_on_both_sides() {
             let hub = hub_with(1..=10); // keeps 7..=10
-            assert!(hub.needs_backfill(at(2)));
-            assert!(!hub.needs_backfill(at(6)));
-            assert!(!hub.needs_backfill(at(10)), "the latest here");
-            assert!(hub.needs_backfill(at(11)), "the log may be ahead");
-            assert!(!hub.needs_backfill(EventId { epoch: EPOCH + 1, index: 2 }));
+            assert_eq!(hub.backfill(at(2)), Some(5), "2..=6, up to the local 7..=10");
+            assert_eq!(hub.backfill(at(6)), None);
+            assert_eq!(hub.backfill(at(10)), None, "the latest here");
+            assert_eq!(hub.backfill(at(11)), Some(5), "the log may be ahead: a history's worth");
+            assert_eq!(hub.backfill(EventId { epoch: EPOCH + 1, index: 2 }), None);
             let older = hub.subscribe_with(Some("1000-2"), fetched(2..=12)).unwrap();
             assert_eq!((older.start, replayed(&older)), (Start::After(2), (3..=12).collect()));
             let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
@@ -551,14 +581,52 @@ mod tests {
             hub.restart(EPOCH + 1);
             assert!(body.next().await.is_none(), "the stream ends, without close");
             assert_eq!((hub.epoch(), hub.last_index()), (EPOCH + 1, 0));
-            assert!(hub.latest().is_none() && hub.latest_json().is_none());
+            assert!(hub.latest().is_none());
             let old_id = hub.subscribe(Some("1000-3")).unwrap();
             assert_eq!(old_id.start, Start::Gap, "an id of the old epoch");
             let new_epoch = EventId { epoch: EPOCH + 1, index: 7 };
             assert!(!hub.ingest(at(8), "8").unwrap(), "an event of the old epoch, read late");
             assert!(hub.ingest(new_epoch, "7").unwrap(), "fed from the log again, wherever it is");
-            assert_eq!(hub.latest_json(), Some((7, "7".to_string())));
             assert_eq!(hub.latest().unwrap().0, new_epoch);
+        }
+
+        /// The `event:` names and ids (or gap data) a stream sends, `retry:` and pings left out.
+        async fn next_frames(
+            body: &mut (impl futures::Stream<Item = Result<Bytes, std::convert::Infallible>> + Unpin),
+            count: usize,
+        ) -> Vec<String> {
+            use futures::StreamExt;
+            let mut seen = Vec::new();
+            while seen.len() < count {
+                let frame = body.next().await.unwrap().unwrap();
+                let text = std::str::from_utf8(&frame).unwrap();
+                if let Some(id) = text.strip_prefix("id: ") {
+                    seen.push(id.lines().next().unwrap().to_string());
+                } else if text.starts_with("event: gap") {
+                    seen.push(format!("gap {}", text.lines().nth(1).unwrap()));
+                }
+            }
+            seen
+        }
+
+        #[tokio::test]
+        async fn a_hole_in_the_log_reaches_live_subscribers_as_a_gap() {
+            let hub = hub_with(1..=3);
+            let live = hub.subscribe(None).unwrap();
+            let mut body = Box::pin(live.into_stream(quiet_stream()));
+            let resumed_past = hub.subscribe_with(Some("1000-9"), fetched(9..=9)).unwrap();
+            let mut past = Box::pin(resumed_past.into_stream(quiet_stream()));
+            for index in [4, 9, 10] {
+                hub.ingest(at(index), &index.to_string()).unwrap(); // 5..=8 never come
+            }
+            assert_eq!(
+                next_frames(&mut body, 5).await,
+                ["1000-3", "1000-4", "gap data: 1000-9", "1000-9", "1000-10"]
+            );
+            assert_eq!(next_frames(&mut past, 1).await, ["1000-10"], "it lost nothing: no gap");
+            assert_eq!(hub.metrics().holes.get(), 1);
+            let before_the_hole = hub.subscribe(Some("1000-4")).unwrap();
+            assert_eq!(before_the_hole.start, Start::Gap, "the history keeps the hole");
         }
 
         #[test]

@@ -22,6 +22,9 @@ pub struct HubMetrics {
     pub replayed: Counter,
     /// Resumes that could not be served from history and got a `gap` event.
     pub gaps: Counter,
+    /// Holes in a shared log (events it lost before this process read them), announced to
+    /// live subscribers with a `gap` event.
+    pub holes: Counter,
 }
 
 impl HubMetrics {
@@ -54,6 +57,11 @@ impl HubMetrics {
             "resume_gaps",
             "Resumes outside the history, answered with a gap event",
             self.gaps.clone(),
+        );
+        registry.register(
+            "log_holes",
+            "Events a shared log lost before they were read, announced with a gap event",
+            self.holes.clone(),
         );
     }
 }

@@ -40,6 +40,9 @@ enum Next {
     Event(EventId, Bytes),
     /// A frame that is not an event of the stream (`gap`).
     Notice(Bytes),
+    /// The shared log lost events before this one: a `gap` for subscribers that missed some.
+    #[cfg(feature = "redis")]
+    Hole(EventId, Bytes),
     Close(Bytes),
     Ping,
     End,
@@ -248,6 +251,12 @@ impl Delivery {
             Next::Event(id, _) if id.index <= self.seen_through => None,
             Next::Event(id, frame) => Some(self.event(id, frame)),
             Next::Notice(frame) => Some(Frames::one(frame)),
+            #[cfg(feature = "redis")]
+            Next::Hole(first_available, _) if first_available.index <= self.seen_through + 1 => {
+                None
+            }
+            #[cfg(feature = "redis")]
+            Next::Hole(_, frame) => Some(Frames::one(frame)),
             Next::Close(frame) => {
                 self.finished = true;
                 Some(Frames::one(frame))
@@ -296,6 +305,8 @@ fn next_live(item: Result<Live, RecvError>, metrics: &HubMetrics) -> Next {
     match item {
         Ok(Live::Event { id, frame }) => Next::Event(id, frame),
         Ok(Live::Close(frame)) => Next::Close(frame),
+        #[cfg(feature = "redis")]
+        Ok(Live::Gap { first_available, frame }) => Next::Hole(first_available, frame),
         #[cfg(feature = "redis")]
         Ok(Live::Restart) => {
             tracing::info!("the stream moved to another epoch; ending this one so it resumes");

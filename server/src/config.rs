@@ -142,7 +142,7 @@ pub struct Config {
     #[arg(long, env = "LIVENAMES_REDIS_URL", value_name = "URL", value_parser = redis_url)]
     pub redis_url: Option<String>,
 
-    /// Prefix of the Redis keys: `<key>:events` (the stream), `<key>:epoch`, `<key>:leader`.
+    /// Prefix of the Redis keys: `<key>:events` (the stream), `<key>:epoch`, `<key>:leader`, `<key>:term`.
     #[arg(
         long,
         env = "LIVENAMES_REDIS_KEY",

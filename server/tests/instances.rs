@@ -224,12 +224,17 @@ async fn a_subscriber_resumes_on_another_instance_without_loss() {
     assert_eq!(health(&c).await["leader"], false, "c only reads: {}", c.log());
 }
 
+/// Redis restarts empty: no instance can prove where the stream's epoch ended, so none
+/// continues it. The first back begins a newer epoch, every instance follows it, and each
+/// subscriber's stream ends after the old epoch's events it had, consecutive; resumed with
+/// its last id, it gets `gap` and then the new epoch's events, the same on every instance.
 #[tokio::test]
-async fn every_instance_recovers_when_redis_restarts() {
+async fn a_redis_that_restarts_empty_moves_every_instance_to_one_newer_epoch() {
     let mut redis = RedisServer::start();
     let instances: Vec<Instance> = (0..3).map(|_| Instance::start(&redis, FLAGS)).collect();
     let all: Vec<&Instance> = instances.iter().collect();
-    let (mut streams, last_seen) = subscribe_to_each(&all).await;
+    let (mut streams, first_seen) = subscribe_to_each(&all).await;
+    let old_epoch = epoch_of(health(&instances[0]).await["last_event_id"].as_str().unwrap());
 
     redis.kill();
     wait_for_health(&all, "degraded", |states| {
@@ -242,26 +247,75 @@ async fn every_instance_recovers_when_redis_restarts() {
     }
 
     redis.restart();
-    wait_for_health(&all, "ok again", |states| states.iter().all(|state| state["redis"] == "ok"))
-        .await;
-    let mut after = Vec::new();
-    for (events, last) in streams.iter_mut().zip(&last_seen) {
-        let seen = next_data_events(events, 20).await;
-        let got = indices(&seen);
-        let expected: Vec<u64> = (last + 1..).take(20).collect();
-        assert_eq!(got, expected, "no index twice, none missing, across the restart");
-        after.push(seen);
+    let new_epoch = wait_for_one_epoch(&all, |epoch| epoch > old_epoch).await;
+    let mut resumed = Vec::new();
+    for ((events, first), instance) in streams.iter_mut().zip(&first_seen).zip(&instances) {
+        let last = drain_old_epoch(events, old_epoch, *first, instance).await;
+        resumed.push(resume_after_a_gap(instance, &last, new_epoch).await);
     }
-    // The streams started at different events; from the latest start on they must agree.
-    let common_from = *last_seen.iter().max().unwrap();
-    let tails: Vec<Vec<Seen>> = after
-        .iter()
-        .map(|seen| {
-            seen.iter().filter(|(id, _)| id_index(id) > common_from).take(10).cloned().collect()
-        })
-        .collect();
-    assert_eq!(tails[1], tails[0]);
-    assert_eq!(tails[2], tails[0]);
+    assert_same_payloads(&resumed);
+}
+
+/// Waits (bounded) until every instance is `ok` with one leader, all on one epoch that
+/// `wanted` accepts, and returns it.
+async fn wait_for_one_epoch(instances: &[&Instance], wanted: impl Fn(u64) -> bool) -> u64 {
+    let epochs = |states: &[serde_json::Value]| -> Vec<Option<u64>> {
+        states.iter().map(|state| state["last_event_id"].as_str().map(epoch_of)).collect()
+    };
+    wait_for_health(instances, "ok on one wanted epoch, with one leader", |states| {
+        let epochs = epochs(states);
+        leaders(states) == 1
+            && states.iter().all(|state| state["status"] == "ok" && state["redis"] == "ok")
+            && epochs.iter().all(|epoch| epoch.is_some_and(&wanted) && *epoch == epochs[0])
+    })
+    .await;
+    epochs(&[health(instances[0]).await])[0].unwrap()
+}
+
+/// Reads a stream of the old epoch to its end (the instance moved on): every event is of
+/// that epoch, consecutive after `first`, and none is `close`. Returns the last id.
+async fn drain_old_epoch(
+    events: &mut (impl Stream<Item = Result<Event, impl std::fmt::Debug>> + Unpin),
+    old_epoch: u64,
+    first: u64,
+    instance: &Instance,
+) -> String {
+    let mut last = format!("{old_epoch}-{first}");
+    while let Some(event) = next_event(events).await {
+        match event.event.as_str() {
+            "message" => {
+                let expected = format!("{old_epoch}-{}", id_index(&last) + 1);
+                assert_eq!(event.id, expected, "{}", instance.log());
+                last = event.id;
+            }
+            "ping" => {}
+            other => panic!("unexpected {other} event: {event:?}\n{}", instance.log()),
+        }
+    }
+    last
+}
+
+/// Resumes after `last` (of an old epoch) on `instance`: `gap` into `new_epoch`, then five
+/// consecutive events of it.
+async fn resume_after_a_gap(instance: &Instance, last: &str, new_epoch: u64) -> Vec<Seen> {
+    let (_, mut events) = open_stream(&instance.url("/sse"), &[("Last-Event-ID", last)]).await;
+    let gap = next_event(&mut events).await.expect("a gap");
+    assert_eq!(gap.event, "gap", "resuming after {last}: {gap:?}");
+    assert_eq!(epoch_of(&gap.data), new_epoch, "the gap names the new epoch's first id");
+    let seen = next_data_events(&mut events, 5).await;
+    let got = indices(&seen);
+    assert!(seen.iter().all(|(id, _)| epoch_of(id) == new_epoch), "{seen:?}");
+    assert_eq!(got, (got[0]..).take(5).collect::<Vec<_>>(), "consecutive in the new epoch");
+    seen
+}
+
+/// Where several instances sent the same id, they sent the same payload.
+fn assert_same_payloads(seen: &[Vec<Seen>]) {
+    let mut payloads = std::collections::HashMap::new();
+    for (id, data) in seen.iter().flatten() {
+        let first = payloads.entry(id.clone()).or_insert_with(|| data.clone());
+        assert_eq!(first, data, "two payloads for {id}");
+    }
 }
 
 fn id_index(id: &str) -> u64 {
@@ -278,12 +332,12 @@ async fn latest_index(instance: &Instance) -> u64 {
 }
 
 /// Redis restarts empty while the instances that carry the stream are stalled, and a new
-/// instance reaches it first: it begins a newer epoch. Once the older ones are back, the
-/// fleet must end on one stream without a restart: the older epoch (their subscribers hold
-/// its ids), every instance `ok`, one leader, the same events everywhere, and no break in
-/// what the older ones' subscribers receive.
+/// instance reaches it first: it begins a newer epoch. The older ones, back, follow it and
+/// never put theirs back (their log is gone: continuing it could issue an id twice, and
+/// putting it back would undo the newcomer's events): one epoch, the newcomer's, `ok`
+/// everywhere, one leader, and the older ones' subscribers get `gap` and then its events.
 #[tokio::test]
-async fn a_new_instance_on_an_emptied_redis_does_not_split_the_fleet() {
+async fn older_instances_follow_the_epoch_a_newcomer_began_on_an_emptied_redis() {
     let mut redis = RedisServer::start();
     let old = [Instance::start(&redis, FLAGS), Instance::start(&redis, FLAGS)];
     let (mut streams, first_seen) = subscribe_to_each(&[&old[0], &old[1]]).await;
@@ -298,50 +352,60 @@ async fn a_new_instance_on_an_emptied_redis_does_not_split_the_fleet() {
         states[0]["last_event_id"].as_str().is_some_and(|id| epoch_of(id) != old_epoch)
     })
     .await;
+    let new_epoch = epoch_of(health(&newcomer).await["last_event_id"].as_str().unwrap());
+    assert!(new_epoch > old_epoch, "a new epoch is newer than the one before");
     for instance in &old {
         instance.resume();
     }
 
     let all = [&old[0], &old[1], &newcomer];
-    wait_for_health(&all, "ok, on the older epoch, with one leader", |states| {
-        leaders(states) == 1
-            && states.iter().all(|state| {
-                state["status"] == "ok"
-                    && state["redis"] == "ok"
-                    && state["last_event_id"].as_str().is_some_and(|id| epoch_of(id) == old_epoch)
-            })
-    })
-    .await;
-    let healed_at = latest_index(&newcomer).await;
-    wait_for_health(&all, "publishing on", |states| {
-        states.iter().all(|state| {
-            state["last_event_id"].as_str().is_some_and(|id| id_index(id) >= healed_at + 3)
-        })
-    })
-    .await;
-
-    // The older instances' subscribers: every index once, in order, across it all.
+    assert_eq!(wait_for_one_epoch(&all, |epoch| epoch == new_epoch).await, new_epoch);
+    let mut resumed = Vec::new();
     for ((events, first), instance) in streams.iter_mut().zip(&first_seen).zip(&old) {
-        let mut expected = first + 1;
-        while expected <= healed_at + 3 {
-            let event = next_data(events).await;
-            let got = (epoch_of(&event.id), index_of(&event));
-            assert_eq!(got, (old_epoch, expected), "{}", instance.log());
-            expected += 1;
-        }
+        let last = drain_old_epoch(events, old_epoch, *first, instance).await;
+        resumed.push(resume_after_a_gap(instance, &last, new_epoch).await);
     }
-    // And every instance serves the same events from here on.
-    let resume_from = format!("{old_epoch}-{}", healed_at + 2);
-    let mut seen = Vec::new();
-    for instance in all {
-        let header = [("Last-Event-ID", resume_from.as_str())];
-        let (_, mut events) = open_stream(&instance.url("/sse"), &header).await;
-        seen.push(next_data_events(&mut events, 5).await);
+    let (_, mut on_newcomer) = open_stream(&newcomer.url("/sse"), &[]).await;
+    resumed.push(next_data_events(&mut on_newcomer, 5).await);
+    assert_same_payloads(&resumed);
+}
+
+/// The lease is Redis's word, not the leader's clock: once another holds it (here the test
+/// takes it, as a leader that Redis lost the lease of would find), no instance appends,
+/// however recently the old leader renewed it. When it expires, an instance takes over and
+/// the stream goes on from the next index.
+#[tokio::test]
+async fn appends_are_fenced_by_the_lease_in_redis() {
+    let flags = ["--interval-ms", "100", "--lease-ms", "3000", "--keepalive-secs", "1"];
+    let redis = RedisServer::start();
+    let instances = [Instance::start(&redis, &flags), Instance::start(&redis, &flags)];
+    let all = [&instances[0], &instances[1]];
+    wait_for_health(&all, "a leader publishing", |states| {
+        leaders(states) == 1 && states.iter().all(|state| state["last_event_id"].is_string())
+    })
+    .await;
+    let (_, mut events) = open_stream(&instances[0].url("/sse"), &[]).await;
+    let before = next_data(&mut events).await;
+
+    // Atomically: the lease becomes another's for 4 s, and the log's last index is read.
+    let take_lease = "redis.call('SET', KEYS[1], 'someone-else/0', 'PX', 4000) \
+                      return redis.call('HGET', KEYS[2], 'last')";
+    let taken_at: u64 = redis
+        .cli(&["EVAL", take_lease, "2", "livenames:leader", "livenames:epoch"])
+        .parse()
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let last: u64 = redis.cli(&["HGET", "livenames:epoch", "last"]).parse().unwrap();
+    assert_eq!(last, taken_at, "an append got past a lease that was not the leader's");
+    wait_for_health(&all, "no leader while another holds the lease", |states| leaders(states) == 0)
+        .await;
+
+    let mut expected = index_of(&before) + 1;
+    while expected <= taken_at + 5 {
+        assert_eq!(index_of(&next_data(&mut events).await), expected, "no index missing or twice");
+        expected += 1;
     }
-    let expected: Vec<u64> = (healed_at + 3..).take(5).collect();
-    assert_eq!(indices(&seen[0]), expected, "resumed right after {resume_from}");
-    assert_eq!(seen[1], seen[0], "the other older instance serves the same");
-    assert_eq!(seen[2], seen[0], "the newcomer serves the same: {}", newcomer.log());
+    wait_for_health(&all, "one leader again", |states| leaders(states) == 1).await;
 }
 
 #[tokio::test]
@@ -373,7 +437,9 @@ async fn max_events_ends_the_shared_stream_on_every_instance() {
 #[tokio::test]
 async fn an_entry_that_is_not_an_event_is_skipped_once_and_the_stream_goes_on() {
     let redis = RedisServer::start();
-    redis.cli(&["SET", "livenames:epoch", "1700000000000"]);
+    let info = redis.cli(&["INFO", "server"]);
+    let run = info.lines().find_map(|line| line.strip_prefix("run_id:")).unwrap().trim();
+    redis.cli(&["HSET", "livenames:epoch", "epoch", "1700000000000", "last", "2", "run", run]);
     redis.cli(&["XADD", "livenames:events", "1-0", "data", r#"{"list":[],"info":"x","index":1}"#]);
     redis.cli(&["XADD", "livenames:events", "2-0", "data", "not an event"]);
     let instance = Instance::start(&redis, FLAGS);

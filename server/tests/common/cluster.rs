@@ -17,19 +17,51 @@ const STARTUP: Duration = Duration::from_secs(20);
 pub struct RedisServer {
     port: u16,
     dir: PathBuf,
+    /// Extra `redis-server` flags, kept for restarts.
+    flags: Vec<String>,
     child: Option<Child>,
 }
 
 impl RedisServer {
     /// Starts `redis-server` on a free loopback port, in a new temporary folder.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`RedisServer::start`] with extra `redis-server` flags.
+    pub fn start_with(flags: &[&str]) -> Self {
         let port = free_port();
         let dir =
             std::env::temp_dir().join(format!("livenames-redis-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("create the Redis folder");
-        let mut redis = Self { port, dir, child: None };
+        let flags = flags.iter().map(ToString::to_string).collect();
+        let mut redis = Self { port, dir, flags, child: None };
         redis.launch();
         redis
+    }
+
+    /// The port it listens on.
+    #[allow(dead_code, reason = "only the fault test puts a proxy in front of it")]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open, nothing is answered.
+    #[allow(dead_code, reason = "only the fault test stops Redis")]
+    pub fn pause(&self) {
+        self.signal(nix::sys::signal::Signal::SIGSTOP);
+    }
+
+    /// Lets a paused server run again (SIGCONT).
+    #[allow(dead_code, reason = "only the fault test stops Redis")]
+    pub fn resume(&self) {
+        self.signal(nix::sys::signal::Signal::SIGCONT);
+    }
+
+    fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(child) = &self.child {
+            signal_child(child, signal);
+        }
     }
 
     /// `redis://127.0.0.1:<port>/`.
@@ -67,6 +99,7 @@ impl RedisServer {
         let spawned = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .args(&self.flags)
             .arg("--dir")
             .arg(&self.dir)
             .stdout(log)
@@ -111,8 +144,16 @@ pub struct Instance {
 impl Instance {
     /// Starts the server binary on a free loopback port with `--redis-url` and `flags`.
     pub fn start(redis: &RedisServer, flags: &[&str]) -> Self {
+        Self::try_start_at(&redis.url(), flags).unwrap_or_else(|log| {
+            panic!("the instance did not start listening:\n{log}");
+        })
+    }
+
+    /// [`Instance::start`] with Redis at `redis_url` (a proxy in front of it, say); the log
+    /// if it exits without listening (it cannot reach Redis, say).
+    pub fn try_start_at(redis_url: &str, flags: &[&str]) -> Result<Self, String> {
         let mut child = Command::new(env!("CARGO_BIN_EXE_server"))
-            .args(["--addr", "127.0.0.1:0", "--redis-url", &redis.url()])
+            .args(["--addr", "127.0.0.1:0", "--redis-url", redis_url])
             .args(flags)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
@@ -126,9 +167,10 @@ impl Instance {
         std::thread::spawn(move || keep_log(stdout, &lines, address));
         let Ok(base) = listening.recv_timeout(STARTUP) else {
             let _ = child.kill();
-            panic!("the instance did not start listening:\n{}", log.lock().unwrap().join("\n"));
+            let _ = child.wait();
+            return Err(log.lock().unwrap().join("\n"));
         };
-        Self { base, child, log }
+        Ok(Self { base, child, log })
     }
 
     pub fn url(&self, path_and_query: &str) -> String {
@@ -143,8 +185,13 @@ impl Instance {
 
     /// Sends SIGTERM, as a deployment's rolling restart does, and waits until it exits.
     pub fn terminate(&mut self) {
-        self.signal(nix::sys::signal::Signal::SIGTERM);
+        self.ask_to_stop();
         let _ = self.child.wait();
+    }
+
+    /// Sends SIGTERM and returns at once: the process shuts down gracefully meanwhile.
+    pub fn ask_to_stop(&self) {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
     }
 
     /// Freezes the process (SIGSTOP), as a host that stalls does: it runs on at
@@ -159,8 +206,13 @@ impl Instance {
     }
 
     fn signal(&self, signal: nix::sys::signal::Signal) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, signal).expect("the instance gets the signal");
+        signal_child(&self.child, signal);
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    #[allow(dead_code, reason = "only the fault test hands addresses around")]
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// What the process logged so far, for a failing test's message.
@@ -173,6 +225,12 @@ impl Drop for Instance {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Sends `signal` to a child this test started (by its pid); one that is gone is ignored.
+fn signal_child(child: &Child, signal: nix::sys::signal::Signal) {
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let _ = nix::sys::signal::kill(pid, signal);
 }
 
 /// Reads the instance's log lines, sending the address once it listens.

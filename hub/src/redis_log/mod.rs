@@ -1,26 +1,54 @@
 //! One stream shared by several processes through a Redis Stream (feature `redis`).
 //!
 //! ```text
-//! leader: make(index) ──XADD <index>-0──► Redis Stream ──XREAD BLOCK──► each process's Hub ──► its subscribers
-//!                                              └──XRANGE: resumes the local history cannot serve
+//! leader (lease term) ──APPEND, fenced──► Redis Stream <key>:events ──XREAD──► each process's Hub ──► its subscribers
+//!                                              └──FETCH (bounded): resumes the local history cannot serve
 //! ```
-//! - The log is one stream key, `<key>:events`, trimmed to about `history` entries
-//!   (`MAXLEN ~`). Entry ids are `<index>-0`, so Redis itself refuses a duplicate or an
-//!   out-of-order index. Field `data` holds the event's JSON, encoded once by the leader.
-//! - The epoch lives in `<key>:epoch`, so every process and every restart shares it. When
-//!   Redis lost its data, the processes that carry the stream put their epoch and latest
-//!   event back, so it goes on from the next index. Processes never stay on two epochs: the
-//!   older one wins, as long as a process still holds events of it (a process that started
-//!   while Redis was empty, with nothing to lose, may have set a newer one). Whoever finds
-//!   Redis on an epoch other than its own follows it: its hub starts over in that epoch, and
-//!   its subscribers resume in it. The leader only appends to the log of its own epoch.
-//! - One process publishes: the holder of the lease `<key>:leader` (`SET NX PX`, renewed at
-//!   a third of its length). One that dies stops renewing; another takes over once the lease
-//!   expires and continues from the last index in the log.
+//!
+//! # Invariants
+//! What must hold whatever pauses, partitions, restarts or loses data, and what holds it:
+//!
+//! 1. **An id names one payload forever.** Within an epoch, Redis is the only place an index
+//!    is given a payload: the [append](scripts) writes index `last + 1` of the epoch recorded
+//!    in `<key>:epoch`, and only for the holder of the current lease term (its fencing
+//!    token), checked in the same script as the write. Nothing ever continues an epoch
+//!    Redis cannot vouch for: when the record is gone (Redis lost its data), was made
+//!    before Redis restarted (persisted data may be older than what was sent), or is older
+//!    than a process's own epoch, the processes move to a **new epoch** whose log starts
+//!    empty ([`JOIN_EPOCH`](scripts)). So no index of an old epoch is written again, and
+//!    no process deletes a newer epoch's log or puts an older one back.
+//! 2. **No event is skipped silently.** Every process reads the log in order, and the hub
+//!    checks that each entry is the next index: where the log lost entries (trimmed or
+//!    emptied while this process was paused or cut off), live subscribers get `gap` and the
+//!    history keeps the hole, so a resume from before it gets `gap` too. Within an epoch a
+//!    subscriber sees consecutive indices or a `gap`, and never an index going backwards
+//!    (a stream never sends an index at or below the last it sent). A process that moves
+//!    to another epoch ends its streams; their clients resume in it with a `gap`.
+//! 3. **Epochs only move forward and are unique.** A new epoch is made only inside Redis,
+//!    atomically, and is greater than the time now in milliseconds, the epoch stored and
+//!    the proposing process's own; a process follows the epoch in Redis only if it is not
+//!    older than its own. So a clock that is skewed or steps back cannot reuse an epoch or
+//!    roll the fleet back while any process or Redis remembers the last one. Only if every
+//!    process and Redis's data are lost at once does the wall clock alone decide, as for a
+//!    single server's restart.
+//!
+//! `tests/faults.rs` in the livenames server checks all three on every frame under seeded
+//! faults: killed, stopped and restarted processes, a stopped or emptied Redis, a lost
+//! lease, and partitions between a process and Redis.
+//!
+//! # How
+//! - The log is `<key>:events`, trimmed to about `history` entries (`MAXLEN ~`); entry ids
+//!   are `<index>-0`, field `data` holds the event's JSON, encoded once by the leader.
+//! - One process publishes: the holder of the lease (see [`leader`]). A leader that dies
+//!   stops renewing; another takes over once the lease expires and continues after the last
+//!   index in the log.
 //! - Every process, the leader included, delivers only what it reads back from Redis, so all
 //!   deliver one order. While Redis is unreachable, subscribers stay connected (heartbeats
-//!   go on); the reader retries with capped backoff and resumes after the last index it
-//!   delivered.
+//!   go on); the reader retries with capped backoff, agrees on the epoch again, and resumes
+//!   after the last index it delivered.
+
+mod leader;
+mod scripts;
 
 use crate::hub::Fetched;
 use crate::hub::unix_millis_now;
@@ -29,6 +57,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ErrorKind, FromRedisValue, RedisError, RedisResult};
+use scripts::{Keys, Scripts};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::num::{NonZeroU64, NonZeroUsize};
@@ -36,7 +65,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::Mutex as AsyncMutex;
-use tokio::time::{Instant, MissedTickBehavior, interval_at, sleep};
+use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
 /// How long one blocking `XREAD` waits for new entries before asking again.
@@ -48,55 +77,6 @@ const RESPONSE_TIMEOUT: Duration = Duration::from_secs(3);
 /// First and longest wait between two attempts to reach Redis.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(2);
-
-/// Holds the lease if this process has it, or takes it if it is free; 1 when held after.
-const HOLD_LEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-    return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-return 0";
-
-/// Agrees on the epoch: KEYS = epoch, events; ARGV = this process's epoch, its latest
-/// index (0: none), that event's JSON, the history length. Returns the epoch agreed on and
-/// what changed: `kept`, `set` (Redis had none), `reclaimed` (Redis had a newer one, which
-/// this process's older stream replaces, with the newer one's events).
-const JOIN_EPOCH: &str = r"
-local stored = redis.call('GET', KEYS[1])
-local latest = tonumber(ARGV[2])
-local outcome = 'kept'
-if not stored then
-    outcome = 'set'
-elseif tonumber(stored) > tonumber(ARGV[1]) and latest > 0 then
-    outcome = 'reclaimed'
-    redis.call('DEL', KEYS[2])
-end
-if outcome ~= 'kept' then
-    redis.call('SET', KEYS[1], ARGV[1])
-    stored = ARGV[1]
-end
-if stored == ARGV[1] and latest > 0 then
-    -- Give back the latest event if the log lost it, so the next index is past it. pcall:
-    -- a log emptied by trimming may still refuse an id at or below its last one.
-    local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1]
-    if not last or tonumber(string.match(last[1], '^%d+')) < latest then
-        redis.pcall('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[2] .. '-0', 'data', ARGV[3])
-    end
-end
-return {stored, outcome}";
-
-/// Appends an event, only to the log of the leader's epoch: KEYS = events, epoch; ARGV =
-/// epoch, history length, index, JSON.
-const APPEND: &str = r"
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then
-    return redis.error_reply('EPOCH the log in Redis is of another epoch')
-end
-return redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], ARGV[3] .. '-0', 'data', ARGV[4])";
-
-/// Deletes the lease only if this process holds it.
-const RELEASE_LEASE: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0";
 
 /// How a process joins the shared stream.
 #[derive(Clone, Debug)]
@@ -129,16 +109,23 @@ pub struct RedisMetrics {
     pub errors: Counter,
     /// Times the reader reached Redis again after losing it.
     pub reconnects: Counter,
+    /// New epochs this process began because Redis could not vouch for the last one.
+    pub epochs_begun: Counter,
 }
 
 impl RedisMetrics {
-    /// Registers both series in `registry`.
+    /// Registers every series in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         registry.register("errors", "Redis commands that failed", self.errors.clone());
         registry.register(
             "reconnects",
             "Times the stream reader reached Redis again after losing it",
             self.reconnects.clone(),
+        );
+        registry.register(
+            "epochs_begun",
+            "New epochs begun here because Redis lost, or could not vouch for, the last one",
+            self.epochs_begun.clone(),
         );
     }
 }
@@ -168,8 +155,10 @@ struct Shared<T> {
     instance: String,
     /// Whether the reader is connected: what `/healthz` reports.
     reading: Flag,
-    /// Whether this process holds the lease and publishes.
-    leading: AtomicBool,
+    /// Until when this process surely holds the lease: its last request for it plus the
+    /// lease's length (Redis counts from when it got the request, later). `None` between
+    /// terms.
+    lease_held_until: std::sync::Mutex<Option<Instant>>,
     /// Whether the leader's last command worked, so its failures are logged once.
     publishing: Flag,
     /// When the reader last handed an event to the hub: a new leader keeps the pace from it.
@@ -177,36 +166,10 @@ struct Shared<T> {
     metrics: RedisMetrics,
 }
 
-struct Scripts {
-    join_epoch: redis::Script,
-    append: redis::Script,
-    hold_lease: redis::Script,
-    release_lease: redis::Script,
-}
-
-impl Scripts {
-    fn new() -> Self {
-        Self {
-            join_epoch: redis::Script::new(JOIN_EPOCH),
-            append: redis::Script::new(APPEND),
-            hold_lease: redis::Script::new(HOLD_LEASE),
-            release_lease: redis::Script::new(RELEASE_LEASE),
-        }
+impl<T> Shared<T> {
+    fn held_until(&self, until: Option<Instant>) {
+        *self.lease_held_until.lock().unwrap_or_else(|poison| poison.into_inner()) = until;
     }
-}
-
-struct Keys {
-    events: String,
-    epoch: String,
-    leader: String,
-}
-
-/// How a stretch of leadership ended.
-enum Stepped {
-    /// Stop was cancelled, or the stream reached its last event: release the lease.
-    Done,
-    /// The lease is (or may be) someone else's now: campaign again.
-    Down,
 }
 
 impl<T> RedisHub<T>
@@ -218,16 +181,10 @@ where
     pub async fn connect(options: RedisOptions, stop: CancellationToken) -> RedisResult<Self> {
         let client = Client::open(options.url.as_str())?;
         let commands = Commands::new(client.clone());
-        let keys = Keys {
-            events: format!("{}:events", options.key),
-            epoch: format!("{}:epoch", options.key),
-            leader: format!("{}:leader", options.key),
-        };
+        let keys = Keys::new(&options.key);
         let scripts = Scripts::new();
         let mut connection = commands.get().await?;
-        let proposal =
-            Proposal { epoch: unix_millis_now(), latest: None, history: options.history };
-        let (epoch, _) = proposal.join(&mut connection, &scripts, &keys).await?;
+        let (epoch, outcome) = join_epoch(&mut connection, &scripts, &keys, None).await?;
         let shared = Shared {
             hub: Hub::with_epoch(epoch, options.history, options.backlog),
             client,
@@ -239,12 +196,13 @@ where
             max_events: options.max_events,
             instance: instance_name(),
             reading: Flag::new(true),
-            leading: AtomicBool::new(false),
+            lease_held_until: std::sync::Mutex::new(None),
             publishing: Flag::new(true),
             last_delivered: std::sync::Mutex::new(None),
             metrics: RedisMetrics::default(),
         };
         let this = Self { shared: Arc::new(shared) };
+        this.log_outcome(None, epoch, &outcome);
         tracing::info!(epoch, instance = this.shared.instance, "joined the stream in Redis");
         tokio::spawn(this.clone().read(stop));
         Ok(this)
@@ -265,172 +223,24 @@ where
         self.shared.reading.get()
     }
 
-    /// Whether this process holds the lease and publishes.
+    /// Whether this process holds the lease now, as far as it can know: from taking or
+    /// renewing it until the lease would expire (a renewal that hangs does not extend it).
     pub fn is_leader(&self) -> bool {
-        self.shared.leading.load(Ordering::Relaxed)
+        let until = *self.shared.lease_held_until.lock().unwrap_or_else(|p| p.into_inner());
+        until.is_some_and(|until| Instant::now() < until)
     }
 
     /// Subscribes as [`Hub::subscribe`] does; a resume point outside the local history is
     /// looked up in Redis, so a browser may resume on any process.
     pub async fn subscribe(&self, last_event_id: Option<&str>) -> Option<Subscription> {
         let fetched = match last_event_id.and_then(|raw| raw.parse::<EventId>().ok()) {
-            Some(id) if self.shared.hub.needs_backfill(id) => self.fetch_from(id.index).await,
-            _ => Fetched::default(),
+            Some(id) => match self.shared.hub.backfill(id) {
+                Some(count) => self.fetch_from(id.index, count).await,
+                None => Fetched::default(),
+            },
+            None => Fetched::default(),
         };
         self.shared.hub.subscribe_with(last_event_id, fetched)
-    }
-
-    /// Publishes `make(index)` every `interval` while this process holds the lease, and
-    /// campaigns for it otherwise; returns when `stop` is cancelled or the stream has ended,
-    /// releasing the lease.
-    pub async fn lead(
-        self,
-        interval: Duration,
-        mut make: impl FnMut(u64) -> T,
-        stop: CancellationToken,
-    ) {
-        while let Some(asked) = self.campaign(&stop).await {
-            self.shared.leading.store(true, Ordering::Relaxed);
-            tracing::info!(instance = self.shared.instance, "took the lease: publishing");
-            let stepped = self.publish_while_leading(asked, interval, &mut make, &stop).await;
-            self.shared.leading.store(false, Ordering::Relaxed);
-            if let Stepped::Done = stepped {
-                self.release().await;
-                return;
-            }
-            tracing::info!("stopped publishing: the lease is another process's, or may be");
-        }
-    }
-
-    /// Waits until this process holds the lease, and returns when it asked for it; `None`
-    /// at stop or the stream's end.
-    async fn campaign(&self, stop: &CancellationToken) -> Option<Instant> {
-        loop {
-            if stop.is_cancelled() || self.shared.hub.is_closed() {
-                return None;
-            }
-            let asked = Instant::now();
-            match self.hold_lease().await {
-                Ok(true) => return Some(asked),
-                Ok(false) => {}
-                Err(err) => self.leader_failed(&err),
-            }
-            tokio::select! {
-                () = stop.cancelled() => return None,
-                () = sleep(self.shared.lease / 3) => {}
-            }
-        }
-    }
-
-    /// Publishes until the lease is lost or may be: it counts from `held_since`, when this
-    /// process last asked Redis for it.
-    async fn publish_while_leading(
-        &self,
-        held_since: Instant,
-        interval: Duration,
-        make: &mut impl FnMut(u64) -> T,
-        stop: &CancellationToken,
-    ) -> Stepped {
-        let lease = self.shared.lease;
-        // Taken before the index: appends are refused once the hub has moved to another
-        // epoch, whose next index this one is not.
-        let epoch = self.shared.hub.epoch();
-        let Ok(mut next) = self.next_index().await.map_err(|err| self.leader_failed(&err)) else {
-            return Stepped::Down;
-        };
-        let mut ticks = interval_at(self.first_tick(interval), interval);
-        ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        let mut renewals = interval_at(Instant::now() + lease / 3, lease / 3);
-        let mut renewed_at = held_since;
-        loop {
-            tokio::select! {
-                biased;
-                () = stop.cancelled() => return Stepped::Done,
-                asked = renewals.tick() => match self.hold_lease().await {
-                    // Redis counts the lease from when it got the request, after `asked`.
-                    Ok(true) => renewed_at = asked,
-                    Ok(false) => return Stepped::Down,
-                    Err(err) => self.leader_failed(&err),
-                },
-                _ = ticks.tick() => {
-                    // Past the lease without a renewal, another process may lead already.
-                    if renewed_at.elapsed() >= lease {
-                        return Stepped::Down;
-                    }
-                    if self.shared.max_events.is_some_and(|last| next > last.get()) {
-                        return Stepped::Done;
-                    }
-                    match self.append(epoch, next, make).await {
-                        Ok(()) => next += 1,
-                        Err(err) if is_index_taken(&err) => {
-                            tracing::warn!(next, "index {next} is in the log already: stepping down");
-                            return Stepped::Down;
-                        }
-                        Err(err) if is_another_epoch(&err) => {
-                            tracing::warn!("the log in Redis is of another epoch: following it");
-                            self.follow_epoch().await;
-                            return Stepped::Down;
-                        }
-                        // The same index is tried again at the next tick: no hole.
-                        Err(err) => self.leader_failed(&err),
-                    }
-                }
-            }
-        }
-    }
-
-    /// When to publish first: an interval after the last event delivered here (at once if
-    /// that is past), so a takeover keeps the pace; an interval from now on a new stream.
-    fn first_tick(&self, interval: Duration) -> Instant {
-        let last = *self.shared.last_delivered.lock().unwrap_or_else(|poison| poison.into_inner());
-        let now = Instant::now();
-        last.unwrap_or(now).checked_add(interval).map_or(now, |due| due.max(now))
-    }
-
-    /// The index after the last one in Redis or here, whichever is later (Redis may have
-    /// lost entries this process still holds).
-    async fn next_index(&self) -> RedisResult<u64> {
-        let mut cmd = redis::cmd("XREVRANGE");
-        cmd.arg(&self.shared.keys.events).arg("+").arg("-").arg("COUNT").arg(1);
-        let last: Vec<RawEntry> = self.shared.commands.query(&cmd).await?;
-        let in_redis = last.first().and_then(|(id, _)| index_of(id)).unwrap_or(0);
-        Ok(in_redis.max(self.shared.hub.last_index()) + 1)
-    }
-
-    /// Adds event `index` of `epoch` to the log; Redis refuses it if the index is not past
-    /// the last, or the log is of another epoch.
-    async fn append(
-        &self,
-        epoch: u64,
-        index: u64,
-        make: &mut impl FnMut(u64) -> T,
-    ) -> RedisResult<()> {
-        let json = serde_json::to_string(&make(index)).expect("payloads encode to JSON");
-        let mut script = self.shared.scripts.append.prepare_invoke();
-        script.key(&self.shared.keys.events).key(&self.shared.keys.epoch);
-        script.arg(epoch).arg(self.shared.history.get()).arg(index).arg(json);
-        let _: String = self.shared.commands.invoke(&script).await?;
-        if self.shared.publishing.set(true) {
-            tracing::info!("publishing to Redis again");
-        }
-        Ok(())
-    }
-
-    async fn hold_lease(&self) -> RedisResult<bool> {
-        let mut script = self.shared.scripts.hold_lease.prepare_invoke();
-        script.key(&self.shared.keys.leader).arg(&self.shared.instance);
-        script.arg(self.shared.lease.as_millis() as u64);
-        let held: i64 = self.shared.commands.invoke(&script).await?;
-        Ok(held == 1)
-    }
-
-    async fn release(&self) {
-        let mut script = self.shared.scripts.release_lease.prepare_invoke();
-        script.key(&self.shared.keys.leader).arg(&self.shared.instance);
-        match self.shared.commands.invoke::<i64>(&script).await {
-            Ok(_) => tracing::info!("released the lease"),
-            Err(err) => self.leader_failed(&err),
-        }
     }
 
     fn leader_failed(&self, err: &RedisError) {
@@ -440,27 +250,39 @@ where
         }
     }
 
-    /// Encoded events from `index` on, from Redis; if Redis cannot answer, the resume falls
-    /// back to the local history (or a `gap`).
-    async fn fetch_from(&self, index: u64) -> Fetched {
-        let mut cmd = redis::cmd("XRANGE");
-        // No COUNT: this process may keep fewer events than the log (`MAXLEN ~` bounds it).
-        cmd.arg(&self.shared.keys.events).arg(format!("{index}-0")).arg("+");
-        match self.shared.commands.query::<Vec<RawEntry>>(&cmd).await {
-            Ok(entries) => {
-                let epoch = self.shared.hub.epoch();
+    /// Up to `count` encoded events from `index` on, from Redis; none if the log no longer
+    /// holds the one after `index` (the resume is a `gap` then, and reading the log would
+    /// be wasted). If Redis cannot answer, or its log is of another epoch than this
+    /// process's, the resume falls back to the local history (or a `gap`); the epoch change
+    /// reaches this process's streams soon after.
+    async fn fetch_from(&self, index: u64, count: u64) -> Fetched {
+        let mut script = self.shared.scripts.fetch.prepare_invoke();
+        script.key(&self.shared.keys.epoch).key(&self.shared.keys.events);
+        script.arg(index).arg(count);
+        let epoch = self.shared.hub.epoch();
+        match self.shared.commands.invoke::<(Option<u64>, Vec<RawEntry>)>(&script).await {
+            Ok((Some(stored), entries)) if stored == epoch => {
                 let encode = |(index, data): (u64, String)| {
                     (index, frame::event(EventId { epoch, index }, &data))
                 };
                 let entries = entries.iter().filter_map(parse_entry).map(encode).collect();
                 Fetched { entries, unreadable: false }
             }
+            Ok(_) => Fetched { entries: Vec::new(), unreadable: true },
             Err(err) => {
                 self.shared.metrics.errors.inc();
                 tracing::warn!(%err, "cannot read the history from Redis for a resume");
                 Fetched { entries: Vec::new(), unreadable: true }
             }
         }
+    }
+
+    /// The epoch in Redis and the last index in its log, if Redis holds one.
+    async fn log_position(&self) -> RedisResult<Option<(u64, u64)>> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(&self.shared.keys.epoch).arg("epoch").arg("last");
+        let (epoch, last): (Option<u64>, Option<u64>) = self.shared.commands.query(&cmd).await?;
+        Ok(epoch.zip(last))
     }
 
     /// The reader: feeds the local hub from Redis until `stop`, reconnecting with backoff.
@@ -506,8 +328,10 @@ where
                 () = stop.cancelled() => return Ok(()),
                 read = read_after(&mut connection, &self.shared.keys, &cursor.after) => read?,
             };
-            // Redis, or the leader on learning it first, may have moved the stream to another
-            // epoch: the entries may be of either, so they are read again once agreed.
+            // The epoch may have moved (Redis lost its data, or the leader learnt of a new
+            // one first): the entries may be of either, so they are read again once agreed.
+            // Epochs are never reused, so if it is the cursor's after the read as it was
+            // before, the entries are of it.
             if epoch != Some(cursor.epoch) || self.shared.hub.epoch() != cursor.epoch {
                 self.settle_epoch(&mut connection).await?;
                 cursor = Cursor::at(&self.shared.hub);
@@ -536,32 +360,41 @@ where
         }
     }
 
-    /// Agrees with Redis on the epoch (see the module's notes); when Redis keeps another one,
-    /// the local hub starts over in it, to be read from the log.
+    /// Agrees with Redis on the epoch (see the module's invariants); when it is another
+    /// than the hub's, the hub starts over in it, to be read from the log.
     async fn settle_epoch(&self, connection: &mut MultiplexedConnection) -> RedisResult<()> {
         let hub = &self.shared.hub;
         let mine = hub.epoch();
-        let proposal =
-            Proposal { epoch: mine, latest: hub.latest_json(), history: self.shared.history };
+        let scripts = &self.shared.scripts;
         let (agreed, outcome) =
-            proposal.join(connection, &self.shared.scripts, &self.shared.keys).await?;
-        match outcome.as_str() {
-            "set" => tracing::info!(epoch = mine, "Redis had lost the stream: gave it back"),
-            "reclaimed" => tracing::warn!(
-                epoch = mine,
-                "Redis held a newer epoch, begun while it was empty: put this older one back"
-            ),
-            _ => {}
-        }
+            join_epoch(connection, scripts, &self.shared.keys, Some(mine)).await?;
+        self.log_outcome(Some(mine), agreed, &outcome);
         if agreed != mine {
-            tracing::warn!(
-                from = mine,
-                to = agreed,
-                "the other processes carry another epoch: following it; subscribers resume in it"
-            );
             hub.restart(agreed);
         }
         Ok(())
+    }
+
+    /// Says what the agreement on the epoch did, and counts a new epoch begun here.
+    fn log_outcome(&self, mine: Option<u64>, agreed: u64, outcome: &str) {
+        let why = match outcome {
+            "kept" => {
+                if mine.is_some_and(|mine| mine != agreed) {
+                    tracing::warn!(from = mine, to = agreed, "following the newer epoch in Redis");
+                }
+                return;
+            }
+            "new" => "Redis held no epoch",
+            "lost" => "Redis lost the stream's epoch and log",
+            "restarted" => "Redis restarted since the epoch was recorded",
+            _ => "Redis held an epoch older than this process's",
+        };
+        self.shared.metrics.epochs_begun.inc();
+        tracing::warn!(
+            from = mine,
+            to = agreed,
+            "{why}: began a new epoch; subscribers resume in it with a gap"
+        );
     }
 
     /// Hands one entry to the local hub; `true` once it was the stream's last.
@@ -581,6 +414,20 @@ where
         self.shared.hub.close(&format!("the stream ended after {last} events"));
         true
     }
+}
+
+/// Runs [`JOIN_EPOCH`](scripts) for a process on `mine` (`None`: it has no stream yet);
+/// returns the epoch agreed on and what happened.
+async fn join_epoch(
+    connection: &mut MultiplexedConnection,
+    scripts: &Scripts,
+    keys: &Keys,
+    mine: Option<u64>,
+) -> RedisResult<(u64, String)> {
+    let mut script = scripts.join_epoch.prepare_invoke();
+    script.key(&keys.epoch).key(&keys.events);
+    script.arg(mine.unwrap_or(0)).arg(unix_millis_now());
+    script.invoke_async(connection).await
 }
 
 /// Where the reader goes on: after the last entry read (delivered or skipped, so that a bad
@@ -603,9 +450,7 @@ type RawEntry = (String, Vec<String>);
 type XreadReply = Option<Vec<(String, Vec<RawEntry>)>>;
 
 /// Waits up to [`READ_BLOCK`] for entries after the entry id `after`; returns them with the
-/// epoch in Redis once they were read. The epoch only changes by going down (see
-/// [`JOIN_EPOCH`]) while the connection lives, so if it is this process's now, and was at the
-/// last read, the entries are of it.
+/// epoch in Redis once they were read.
 async fn read_after(
     connection: &mut MultiplexedConnection,
     keys: &Keys,
@@ -614,7 +459,7 @@ async fn read_after(
     let mut pipe = redis::pipe();
     pipe.cmd("XREAD").arg("COUNT").arg(READ_BATCH).arg("BLOCK").arg(READ_BLOCK.as_millis() as u64);
     pipe.arg("STREAMS").arg(&keys.events).arg(after);
-    pipe.cmd("GET").arg(&keys.epoch);
+    pipe.cmd("HGET").arg(&keys.epoch).arg("epoch");
     let (reply, epoch): (XreadReply, Option<u64>) = pipe.query_async(connection).await?;
     Ok((reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect(), epoch))
 }
@@ -634,40 +479,6 @@ fn parse_entry((id, fields): &RawEntry) -> Option<(u64, String)> {
 /// The index in an entry id `<index>-0`.
 fn index_of(id: &str) -> Option<u64> {
     id.strip_suffix("-0")?.parse().ok()
-}
-
-/// Whether Redis refused an `XADD` because its id is not past the last entry's.
-fn is_index_taken(err: &RedisError) -> bool {
-    err.to_string().contains("equal or smaller")
-}
-
-/// Whether the leader's append was refused because the log is of another epoch ([`APPEND`]).
-fn is_another_epoch(err: &RedisError) -> bool {
-    err.code() == Some("EPOCH")
-}
-
-/// What a process brings to the agreement on the epoch ([`JOIN_EPOCH`]).
-struct Proposal {
-    epoch: u64,
-    /// Its latest event's index and JSON, if it has one: it then carries a stream.
-    latest: Option<(u64, String)>,
-    history: NonZeroUsize,
-}
-
-impl Proposal {
-    /// Runs the agreement; returns the epoch agreed on and what changed in Redis.
-    async fn join(
-        self,
-        connection: &mut MultiplexedConnection,
-        scripts: &Scripts,
-        keys: &Keys,
-    ) -> RedisResult<(u64, String)> {
-        let (index, json) = self.latest.unwrap_or_default();
-        let mut script = scripts.join_epoch.prepare_invoke();
-        script.key(&keys.epoch).key(&keys.events);
-        script.arg(self.epoch).arg(index).arg(json).arg(self.history.get());
-        script.invoke_async(connection).await
-    }
 }
 
 /// A multiplexed connection for short commands, opened again after it breaks.
