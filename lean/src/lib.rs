@@ -77,8 +77,12 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// Not `forbid`: since tokio 1.54, putting the writers' epoll set in an `AsyncFd` is unsafe
+// (`AsyncFd::register_with_interest`), and that one call is the crate's only unsafe code.
+#![deny(unsafe_code)]
 
 mod connection;
+#[allow(unsafe_code, reason = "the writers' epoll set goes into an AsyncFd (see above)")]
 mod fanout;
 mod handover;
 mod head;
