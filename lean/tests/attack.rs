@@ -26,6 +26,14 @@ fn get(target: &str, extra: &str) -> String {
     format!("GET {target} HTTP/1.1\r\nHost: x\r\n{extra}\r\n")
 }
 
+/// Checks that a connection was closed `after` its deadline of `timeout` began, at the
+/// deadline: not before it (the server's clock starts a moment before the client's), not
+/// later than [`LATE`].
+fn assert_at_deadline(after: Duration, timeout: Duration, what: &str) {
+    let bound = timeout - Duration::from_millis(100)..timeout + LATE;
+    assert!(bound.contains(&after), "{what}: closed after {after:?}, not at {timeout:?}");
+}
+
 /// Reads one response to a request answered with `hello` (content-length 5).
 async fn read_hello(tcp: &mut TcpStream) -> String {
     let mut answer = Vec::new();
@@ -102,8 +110,7 @@ async fn an_http2_preface_then_silence_is_closed_at_the_head_deadline() {
         let closed = read_until_closed(&mut tcp, PATIENCE).await.map(|(_, at)| at - opened);
         let shown = String::from_utf8_lossy(&sent);
         let closed = closed.unwrap_or_else(|| panic!("{shown:?} still open after {PATIENCE:?}"));
-        let bound = HEAD_TIMEOUT - Duration::from_millis(50)..HEAD_TIMEOUT + LATE;
-        assert!(bound.contains(&closed), "{shown:?}: closed after {closed:?}");
+        assert_at_deadline(closed, HEAD_TIMEOUT, &shown);
     }
     server.stop().await;
 }
@@ -148,9 +155,7 @@ async fn a_connection_hyper_serves_is_closed_at_its_idle_deadline() {
     let answered = Instant::now();
     let (rest, closed) = read_until_closed(&mut tcp, PATIENCE).await.expect("closed in time");
     assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
-    let idle = closed - answered;
-    let bound = IDLE_TIMEOUT - Duration::from_millis(100)..IDLE_TIMEOUT + LATE;
-    assert!(bound.contains(&idle), "closed after {idle:?} idle");
+    assert_at_deadline(closed - answered, IDLE_TIMEOUT, "idle in hyper");
     server.stop().await;
 }
 
