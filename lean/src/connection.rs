@@ -26,6 +26,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
 use axum::response::Response;
 use bytes::BufMut;
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -159,16 +160,22 @@ impl Connection {
         if self.buf.len() > len {
             return false;
         }
-        let room = limits::reserve(&mut self.buf, READ_MIN);
-        if room == 0 {
-            return false;
-        }
-        let read = self.tcp.try_read_buf(&mut (&mut self.buf).limit(room));
-        self.shared.metrics.buffered(self.buf.capacity());
+        // The socket itself, not tokio's idea of its readiness: a socket a stream has just
+        // handed back may not have heard from the reactor about the FIN yet.
+        let mut scratch = [0; READ_MIN];
+        let room = limits::room(self.buf.len(), READ_MIN);
+        let read =
+            (&*socket2::SockRef::from(&self.tcp)).read(scratch.get_mut(..room).unwrap_or_default());
         match read {
-            Ok(0) => true,
-            Ok(_) => false,
-            Err(err) => err.kind() != std::io::ErrorKind::WouldBlock,
+            Ok(0) => room > 0,
+            Ok(n) => {
+                let arrived = scratch.get(..n).unwrap_or_default();
+                limits::reserve(&mut self.buf, arrived.len());
+                self.buf.extend_from_slice(arrived);
+                self.shared.metrics.buffered(self.buf.capacity());
+                false
+            }
+            Err(err) => !matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
         }
     }
 
