@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -38,7 +38,8 @@ test-tools:
 	scripts/install-tools.sh test
 
 ## unit: Rust unit and integration tests (app, hub, lean, server, open-files, bench; the frontend is
-## only WASM glue); the multi-instance tests need redis-server, installed here if missing
+## only WASM glue); the multi-instance tests need redis-server, installed here if missing. A debug
+## build, so an arithmetic overflow panics; sse-lean's generated attack runs 24 cases here
 unit:
 	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p sse-lean -p server -p open-files -p bench
@@ -54,6 +55,11 @@ faults:
 	for i in $$(seq $(SEEDS)); do \
 		LIVENAMES_FAULT_SECS=$(FAULT_SECS) cargo test -p server --test faults -- --nocapture || exit 1; \
 	done
+
+## fuzz: sse-lean's generated attack (lean/tests/attack_generated.rs) with more cases,
+## LEAN_ATTACK_CASES of them (500 unless set; about 2 s each), in a debug build
+fuzz:
+	LEAN_ATTACK_CASES=$${LEAN_ATTACK_CASES:-500} cargo test -p sse-lean --test attack_generated
 
 ## e2e: the Playwright suite in end2end/ (needs `make build` and `make test-tools`); it also
 ## runs dist/, copied here from that build

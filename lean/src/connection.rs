@@ -5,14 +5,17 @@
 //!   writers with its connection, which comes back ([`Connection::resume`]) once the stream
 //!   is over. Any other response is written by hyper ([`once`]), and the connection stays.
 //! - Anything else, from the first request that is not clean, is hyper's for the rest of
-//!   the connection, exactly as `axum::serve` would run it.
+//!   the connection, exactly as `axum::serve` would run it ([`handover`]).
+//!
+//! Its buffer, deadlines and shedding keep the rules of [`limits`](crate::limits).
 
 use crate::fanout::{NewStream, Subscriber, Writers};
+use crate::handover;
 use crate::head::{self, Head};
+use crate::limits::{self, Phase};
 use crate::metrics::{StreamMetrics, Writer};
 use crate::once::{self, After};
 use crate::reply::{Arrival, Held, LeanStream};
-use crate::rewind::Rewind;
 use crate::slow::Ended;
 use crate::stall::StallGuard;
 use crate::waiting::{Waiter, Waiting};
@@ -22,8 +25,8 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Method, Request};
 use axum::response::Response;
-use bytes::{Buf, BytesMut};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use bytes::BufMut;
+use std::io::{ErrorKind, Read};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -60,11 +63,10 @@ impl Shared {
 pub struct Connection {
     tcp: TcpStream,
     peer: SocketAddr,
-    /// Read and not yet answered.
-    buf: BytesMut,
-    /// Whether a request was answered on it: until then it has a head's time, not an idle
-    /// connection's, to send its first byte.
-    served: bool,
+    /// Read and not yet answered: within [`limits::BUFFER_BUDGET`], allocation included.
+    buf: Vec<u8>,
+    /// Where it stands, and until when.
+    phase: Phase,
     shared: Arc<Shared>,
 }
 
@@ -75,13 +77,16 @@ impl Connection {
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
         }
-        Self { tcp, peer, buf: BytesMut::new(), served: false, shared }
+        let phase = Phase::connected(Instant::now(), &shared.options);
+        Self { tcp, peer, buf: Vec::new(), phase, shared }
     }
 
     /// A connection whose stream is over, for its next request.
     pub fn resume(ended: Ended, shared: Arc<Shared>) -> Self {
         let Ended { tcp, peer, kept } = ended;
-        Self { tcp, peer, buf: BytesMut::from(&kept[..]), served: true, shared }
+        shared.metrics.buffered(kept.capacity());
+        let phase = Phase::answered(Instant::now(), &shared.options, !kept.is_empty());
+        Self { tcp, peer, buf: kept, phase, shared }
     }
 
     /// Answers requests until the peer leaves, a response closes the connection, a stream
@@ -89,7 +94,14 @@ impl Connection {
     pub async fn run(mut self) {
         loop {
             let Some(head) = self.next_head().await else { return };
-            let Head::Clean(request, len) = head else { return self.hyper_from_here().await };
+            let Head::Clean(request, len) = head else {
+                let Self { tcp, peer, buf, phase, shared } = self;
+                return handover::serve(tcp, peer, buf, phase, shared).await;
+            };
+            if self.left_after(len) {
+                return;
+            }
+            self.phase = self.phase.begin();
             let mut response = self.route(request).await;
             if let Some(held) = LeanStream::take(&mut response) {
                 return self.stream(response, held, len);
@@ -98,43 +110,72 @@ impl Connection {
                 let _ = self.tcp.shutdown().await;
                 return;
             }
-            self.served = true;
+            self.phase =
+                Phase::answered(Instant::now(), &self.shared.options, !self.buf.is_empty());
         }
     }
 
-    /// The next request's head, read whole; `None` if the peer left, took too long, or the
-    /// server is stopping.
+    /// The next request's head, read whole; `None` if the peer left, its phase's deadline
+    /// passed, or the server is stopping.
     /// While it waits, the connection may be shed to make room for a new one.
     async fn next_head(&mut self) -> Option<Head> {
-        let Options { head_timeout, idle_timeout, .. } = self.shared.options;
         let waiter = self.shared.waiting.enter();
-        if self.buf.is_empty() {
-            let wait = if self.served { idle_timeout } else { head_timeout };
-            self.read_until(Instant::now() + wait, &waiter).await?;
-        }
-        // From its first byte, the whole head has this long, however it trickles in.
-        let deadline = Instant::now() + head_timeout;
         loop {
             if let Some(head) = head::read(&self.buf) {
                 return Some(head);
             }
-            self.read_until(deadline, &waiter).await?;
+            self.read(&waiter).await?;
         }
     }
 
-    /// Reads more; `None` if the peer closed, `deadline` passed, the connection was shed,
-    /// or the server is stopping.
-    async fn read_until(&mut self, deadline: Instant, waiter: &Waiter) -> Option<()> {
+    /// Reads more, within the budget; `None` if the peer closed, the phase's deadline
+    /// passed, the connection was shed, or the server is stopping.
+    async fn read(&mut self, waiter: &Waiter) -> Option<()> {
+        let deadline = self.phase.deadline()?;
         // Room for what a client sent at once, as hyper reads: a request and the body and
         // requests behind it then reach hyper together, as they would reach it on its own.
-        if self.buf.capacity() - self.buf.len() < READ_MIN {
-            self.buf.reserve(READ_BUFFER);
-        }
-        let read = tokio::time::timeout_at(deadline, self.tcp.read_buf(&mut self.buf));
-        tokio::select! {
+        let spare = self.buf.capacity().saturating_sub(self.buf.len());
+        let want = if spare < READ_MIN { READ_BUFFER } else { spare };
+        // Never 0: a buffer at the budget holds a whole head or goes to hyper.
+        let room = limits::reserve(&mut self.buf, want);
+        let mut within_budget = (&mut self.buf).limit(room);
+        let read = tokio::time::timeout_at(deadline, self.tcp.read_buf(&mut within_budget));
+        let read = tokio::select! {
             () = self.shared.stop.cancelled() => None,
             () = waiter.shed() => None,
             read = read => matches!(read, Ok(Ok(1..))).then_some(()),
+        };
+        self.shared.metrics.buffered(self.buf.capacity());
+        if read.is_some() {
+            self.phase = self.phase.read(Instant::now(), &self.shared.options);
+        }
+        read
+    }
+
+    /// Whether the peer has already shut its side with nothing after the `len`-byte request
+    /// at the start of the buffer: hyper (whose `half_close` is off) then drops the request
+    /// unanswered, and so does this layer. hyper looks only when its buffer holds nothing
+    /// more, and reads what came, as this does (within the budget).
+    fn left_after(&mut self, len: usize) -> bool {
+        if self.buf.len() > len {
+            return false;
+        }
+        // The socket itself, not tokio's idea of its readiness: a socket a stream has just
+        // handed back may not have heard from the reactor about the FIN yet.
+        let mut scratch = [0; READ_MIN];
+        let room = limits::room(self.buf.len(), READ_MIN);
+        let read =
+            (&*socket2::SockRef::from(&self.tcp)).read(scratch.get_mut(..room).unwrap_or_default());
+        match read {
+            Ok(0) => room > 0,
+            Ok(n) => {
+                let arrived = scratch.get(..n).unwrap_or_default();
+                limits::reserve(&mut self.buf, arrived.len());
+                self.buf.extend_from_slice(arrived);
+                self.shared.metrics.buffered(self.buf.capacity());
+                false
+            }
+            Err(err) => !matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted),
         }
     }
 
@@ -151,10 +192,11 @@ impl Connection {
 
     /// Hands the connection to the writers, with the stream's head and what the peer sent
     /// after its `len`-byte request.
-    fn stream(mut self, response: Response, held: Held, len: usize) {
-        self.buf.advance(len);
+    fn stream(self, response: Response, held: Held, len: usize) {
+        // A copy of its exact size: usually nothing, and then no allocation per stream.
+        let kept = self.buf.get(len..).unwrap_or_default().to_vec();
         let counted = self.shared.metrics.open(Writer::Lean);
-        let subscriber = Subscriber { held, peer: self.peer, kept: self.buf.to_vec(), counted };
+        let subscriber = Subscriber { held, peer: self.peer, kept, counted };
         match self.tcp.into_std() {
             Ok(tcp) => {
                 let head = wire::stream_head(response);
@@ -169,32 +211,10 @@ impl Connection {
     /// Has hyper write `response` to the `len`-byte request at the start of the buffer.
     async fn respond(&mut self, response: Response, len: usize) -> After {
         let tcp = self.shared.stall_guard(&mut self.tcp);
-        let after = once::respond(tcp, &self.buf[..len], response).await;
-        self.buf.advance(len);
+        let head = self.buf.get(..len).unwrap_or_default();
+        let after = once::respond(tcp, head, response).await;
+        self.buf.drain(..len.min(self.buf.len()));
         after
-    }
-
-    /// Leaves the rest of the connection to hyper, from the request at the start of the
-    /// buffer, as `axum::serve` runs a connection, with the head deadline as its
-    /// header-read timeout (which also bounds its idle time between requests).
-    async fn hyper_from_here(self) {
-        let Self { tcp, peer, buf, shared, .. } = self;
-        let io = TokioIo::new(Rewind::new(shared.stall_guard(tcp), buf.freeze()));
-        let (router, metrics) = (shared.router.clone(), shared.metrics.clone());
-        let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-            let mut request = request.map(Body::new);
-            tag(&mut request, Arrival::Hyper(metrics.clone()), peer);
-            router.clone().oneshot(request)
-        });
-        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-        builder.http1().timer(TokioTimer::new()).header_read_timeout(shared.options.head_timeout);
-        let connection = builder.serve_connection_with_upgrades(io, service);
-        tokio::pin!(connection);
-        tokio::select! {
-            _ = connection.as_mut() => return,
-            () = shared.stop.cancelled() => connection.as_mut().graceful_shutdown(),
-        }
-        let _ = connection.await;
     }
 }
 
@@ -202,7 +222,7 @@ impl Connection {
 /// reads it) and the peer's address.
 ///
 /// [`Reply`]: crate::Reply
-fn tag(request: &mut Request<Body>, arrival: Arrival, peer: SocketAddr) {
+pub fn tag(request: &mut Request<Body>, arrival: Arrival, peer: SocketAddr) {
     request.extensions_mut().insert(arrival);
     request.extensions_mut().insert(ConnectInfo(peer));
 }

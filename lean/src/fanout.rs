@@ -103,8 +103,8 @@ impl Writers {
 struct Stream {
     tcp: TcpStream,
     subscriber: Subscriber,
-    /// Whether the writer's epoll set watches the socket: not once the peer has sent
-    /// [`peer::MOST_KEPT`] bytes.
+    /// Whether the writer's epoll set watches the socket: not once the start of the peer's
+    /// next request is kept ([`Peer::Kept`]).
     watched: bool,
 }
 
@@ -268,7 +268,7 @@ impl Writer {
         let tcp = &stream.tcp;
         match peer::read_into(&mut stream.subscriber.kept, |buf| (&*tcp).read(buf)) {
             Peer::Here => {}
-            Peer::Full => unwatch(&self.registry, stream),
+            Peer::Kept => unwatch(&self.registry, stream),
             Peer::Gone => drop(self.release(key)),
         }
     }

@@ -27,21 +27,30 @@
 //! it would on a kept-alive connection of its own, and is dropped once the body is done and
 //! hyper has flushed (it flushes the socket only once its own buffer is empty). The
 //! connection then reads the next request itself. (Calling hyper's `graceful_shutdown`
-//! instead would make it add `connection: close` to the response.) A response that says
-//! `connection: close` closes the connection after it, as hyper would.
+//! instead would make it add `connection: close` to the response.) A response after which
+//! hyper ends the connection (one that says `connection: close`, or a `2xx` to `CONNECT`,
+//! which makes the connection a tunnel) closes it, as hyper would.
 //!
 //! A lean stream's head is written as hyper writes a chunked response to HTTP/1.1: the
 //! router's status and headers, `transfer-encoding: chunked`, `date`. While it runs, what
-//! the peer sends is kept (up to 64 KiB, as hyper stops reading too) and answered when the
-//! stream ends with its last chunk; a peer that leaves is closed at once.
+//! the peer sends is kept (its first read, and no more reads until the stream ends, as hyper
+//! stops reading once it holds the start of a next request) and answered when the stream
+//! ends with its last chunk; a peer that leaves with nothing pipelined is closed at once, and
+//! a half-close behind a pipelined request does not cut the stream.
 //!
 //! ## Limits
-//! A request head must arrive whole within [`Options::head_timeout`] of its first byte
-//! (or of the connection's start), however slowly it trickles; a kept-alive connection may
-//! wait [`Options::idle_timeout`] for its next request; a write that makes no progress for
-//! [`Options::stall_timeout`] closes its connection. On hyper's side the head timeout is
-//! hyper's header-read timeout, which starts when hyper waits for a head, so it also bounds
-//! that connection's idle time.
+//! Every connection is bounded in memory, time and files whatever bytes arrive and whoever
+//! serves it (the private module `limits` states the rules): this crate holds at most
+//! [`BUFFER_BUDGET`] bytes for it in user space (a head, what was read ahead, what was
+//! pipelined behind a stream); a first request head must arrive whole within
+//! [`Options::head_timeout`] of the connection's start, a later one within it of its first
+//! byte, however slowly it trickles; a connection may wait [`Options::idle_timeout`] for
+//! its next request; a write that makes no progress for [`Options::stall_timeout`] closes
+//! it. These deadlines hold on hyper's side too (after a hand-over, through hyper-util's
+//! HTTP/2 sniff, and on HTTP/2), enforced here rather than by hyper's timers. When the
+//! process runs out of files, the connection that has waited longest without a request in
+//! flight is closed, on either side. A request in flight has no deadline but the stall
+//! timeout: a route that reads a request body should bound it itself.
 //!
 //! ## Use
 //! ```no_run
@@ -68,10 +77,16 @@
 //! # }
 //! ```
 #![deny(missing_docs)]
+// Not `forbid`: since tokio 1.54, putting the writers' epoll set in an `AsyncFd` is unsafe
+// (`AsyncFd::register_with_interest`), and that one call is the crate's only unsafe code.
+#![deny(unsafe_code)]
 
 mod connection;
+#[allow(unsafe_code, reason = "the writers' epoll set goes into an AsyncFd (see above)")]
 mod fanout;
+mod handover;
 mod head;
+mod limits;
 mod metrics;
 mod once;
 mod peer;
@@ -82,6 +97,7 @@ mod stall;
 mod waiting;
 mod wire;
 
+pub use limits::BUFFER_BUDGET;
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
 
@@ -104,10 +120,12 @@ use waiting::Waiting;
 /// The connection layer's limits.
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
-    /// The most a client may take to send a whole request head, from its first byte (or
-    /// from the connection's start): one byte a second does not keep a connection.
+    /// The most a client may take to send a whole request head: the first one from the
+    /// connection's start, a later one from its first byte. One byte a second does not keep
+    /// a connection, nor does a hand-over to hyper or an HTTP/2 preface restart the clock.
     pub head_timeout: Duration,
-    /// How long a kept-alive connection may wait for its next request.
+    /// How long a connection may wait for its next request once a response has ended, on
+    /// this layer's side or hyper's.
     pub idle_timeout: Duration,
     /// A connection whose write made no progress for this long is closed: its peer stopped
     /// reading.
@@ -181,8 +199,8 @@ impl Lean {
     }
 }
 
-/// The next connection. Out of files, it closes the connection that has waited longest for
-/// a request head, and tries again; other errors (a connection reset before it was
+/// The next connection. Out of files, it closes the connection that has waited longest
+/// without a request in flight, and tries again; other errors (a connection reset before it was
 /// accepted) are logged and skipped.
 async fn accept(listener: &mut TcpListener, waiting: &Waiting) -> (TcpStream, SocketAddr) {
     loop {

@@ -1,5 +1,5 @@
-//! What an operator can see: the open streams by who writes them, and the connections
-//! closed because their peer stopped reading.
+//! What an operator can see: the open streams by who writes them, the connections closed
+//! because their peer stopped reading, and the largest buffer a connection held.
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +7,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 
 /// Who writes a stream.
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -44,10 +45,14 @@ struct ByWriter {
 pub struct StreamMetrics {
     streams: Family<ByWriter, Gauge>,
     stalled: Counter,
+    /// The largest user-space buffer one connection held, allocation included: never above
+    /// [`BUFFER_BUDGET`](crate::BUFFER_BUDGET).
+    buffered: Gauge,
 }
 
 impl StreamMetrics {
-    /// Registers `sse_streams{writer="lean"|"hyper"}` and `connections_stalled` in `registry`.
+    /// Registers `sse_streams{writer="lean"|"hyper"}`, `connections_stalled` and
+    /// `connection_buffer_bytes_max` in `registry`.
     pub fn register(&self, registry: &mut Registry) {
         // Both series exist from the start, so a dashboard sees a zero, not a gap.
         for writer in [Writer::Lean, Writer::Hyper] {
@@ -63,6 +68,17 @@ impl StreamMetrics {
             "Connections closed because the client stopped reading",
             self.stalled.clone(),
         );
+        registry.register(
+            "connection_buffer_bytes_max",
+            "Largest buffer one connection held in user space, in bytes",
+            self.buffered.clone(),
+        );
+    }
+
+    /// The largest user-space buffer one connection has held, allocation included: at most
+    /// [`BUFFER_BUDGET`](crate::BUFFER_BUDGET).
+    pub fn most_buffered(&self) -> usize {
+        usize::try_from(self.buffered.get()).unwrap_or(0)
     }
 
     /// Counts one open stream written by `writer` until the returned guard is dropped.
@@ -70,6 +86,12 @@ impl StreamMetrics {
         let gauge = self.streams.get_or_create(&ByWriter { writer }).clone();
         gauge.inc();
         OpenCount(gauge)
+    }
+
+    /// Notes a connection's buffer of `bytes` (its capacity).
+    pub(crate) fn buffered(&self, bytes: usize) {
+        let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+        self.buffered.inner().fetch_max(bytes, Ordering::Relaxed);
     }
 
     /// Counts a connection closed because a write stalled.

@@ -64,8 +64,10 @@ pub async fn respond(tcp: StallGuard<&mut TcpStream>, head: &[u8], response: Res
     let flushed = || progress.flushed.load(Ordering::Acquire);
     let written = std::future::poll_fn(|cx| {
         match Pin::new(&mut connection).poll_without_shutdown(cx) {
-            // hyper ended the connection itself: an error, or a head it refused.
-            Poll::Ready(result) => Poll::Ready(result.is_ok() && flushed()),
+            // hyper says the connection is over: an error, a head it refused, a response
+            // that ends it, or an upgrade (a 2xx to `CONNECT`, a `101`), after which the
+            // bytes are the tunnel's, not requests.
+            Poll::Ready(_) => Poll::Ready(false),
             Poll::Pending if flushed() => Poll::Ready(true),
             Poll::Pending => Poll::Pending,
         }

@@ -1,36 +1,48 @@
-//! What a stream's peer sends while its stream is written: nothing, usually; a request it
-//! pipelines behind the stream, which is kept (as hyper keeps it) and answered once the
-//! stream ends; or the end of the connection.
+//! What a stream's peer sends while its stream is written: nothing, usually; the start of a
+//! request it pipelines behind the stream, which is kept and answered once the stream
+//! ends; or the end of the connection.
+//!
+//! As hyper does while it writes a response, the socket is read only while nothing of a
+//! next request is kept: once something is, it is not read again until the stream ends,
+//! and the kernel's buffers hold the rest. So a peer cannot make its stream hold more than
+//! one read (within [`BUFFER_BUDGET`](crate::limits::BUFFER_BUDGET)), nor end it by
+//! half-closing behind a pipelined request: that FIN, or a reset, is read by the
+//! connection after the stream, as hyper reads it.
 
+use crate::limits;
 use std::io;
 
-/// The most a peer's bytes kept while its stream runs: past it, they are no longer read
-/// (the socket's buffers then hold them, as hyper stops reading too).
-pub const MOST_KEPT: usize = 64 * 1024;
+/// The most read from a stream's peer at once.
+const READ_AT_ONCE: usize = 4096;
 
 /// Whether the peer is still there.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Peer {
-    /// Still connected; everything it sent is in the read-ahead.
+    /// Still connected, and nothing kept: keep watching it.
     Here,
-    /// Still connected, with [`MOST_KEPT`] bytes kept: stop reading from it.
-    Full,
-    /// It closed or reset the connection.
+    /// The start of its next request is kept: stop reading from it until the stream ends.
+    Kept,
+    /// It closed or reset the connection, with nothing pipelined.
     Gone,
 }
 
 /// Reads what the peer sent into `kept` with `read` (a non-blocking read of the socket),
-/// until the socket has nothing more, the peer is gone, or [`MOST_KEPT`] bytes are kept.
+/// unless something is kept already.
 pub fn read_into(kept: &mut Vec<u8>, mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) -> Peer {
-    let mut scratch = [0; 4096];
+    if !kept.is_empty() {
+        return Peer::Kept;
+    }
+    let mut scratch = [0; READ_AT_ONCE];
+    let room = limits::room(kept.len(), READ_AT_ONCE);
     loop {
-        let room = MOST_KEPT - kept.len();
-        if room == 0 {
-            return Peer::Full;
-        }
-        match read(&mut scratch[..room.min(4096)]) {
+        match read(scratch.get_mut(..room).unwrap_or_default()) {
             Ok(0) => return Peer::Gone,
-            Ok(n) => kept.extend_from_slice(&scratch[..n]),
+            Ok(n) => {
+                let arrived = scratch.get(..n).unwrap_or_default();
+                limits::reserve(kept, arrived.len());
+                kept.extend_from_slice(arrived);
+                return Peer::Kept;
+            }
             Err(err) if err.kind() == io::ErrorKind::WouldBlock => return Peer::Here,
             Err(err) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return Peer::Gone,
@@ -63,19 +75,33 @@ mod tests {
     }
 
     #[test]
-    fn a_pipelined_request_is_kept_in_order() {
-        let mut kept = b"GET /a".to_vec();
-        let pieces = vec![b" HTTP/1.1\r\n".to_vec(), b"\r\n".to_vec()];
-        assert_eq!(read_into(&mut kept, socket(pieces, false)), Peer::Here);
-        assert_eq!(kept, b"GET /a HTTP/1.1\r\n\r\n");
+    fn a_pipelined_request_is_kept_and_the_peer_not_read_again() {
+        let mut kept = Vec::new();
+        let pieces = vec![b"GET /a HTTP/1.1\r\n".to_vec(), b"\r\n".to_vec()];
+        assert_eq!(read_into(&mut kept, socket(pieces, false)), Peer::Kept);
+        assert_eq!(kept, b"GET /a HTTP/1.1\r\n");
+        let unread = vec![b"\r\n".to_vec()];
+        assert_eq!(read_into(&mut kept, socket(unread, true)), Peer::Kept, "not read, not gone");
+        assert_eq!(kept, b"GET /a HTTP/1.1\r\n");
     }
 
     #[test]
-    fn a_closed_connection_is_gone_and_a_flood_is_capped() {
-        assert_eq!(read_into(&mut Vec::new(), socket(vec![b"x".to_vec()], true)), Peer::Gone);
+    fn a_half_close_behind_a_pipelined_request_is_not_the_peer_leaving() {
         let mut kept = Vec::new();
-        let flood = vec![vec![7; MOST_KEPT + 10]];
-        assert_eq!(read_into(&mut kept, socket(flood, false)), Peer::Full);
-        assert_eq!(kept.len(), MOST_KEPT);
+        let request_then_fin = socket(vec![b"GET /a HTTP/1.1\r\n\r\n".to_vec()], true);
+        assert_eq!(read_into(&mut kept, request_then_fin), Peer::Kept);
+        let mut read_ahead = b"GET /b".to_vec();
+        assert_eq!(read_into(&mut read_ahead, socket(Vec::new(), true)), Peer::Kept);
+    }
+
+    #[test]
+    fn a_peer_that_leaves_with_nothing_pipelined_is_gone_and_a_flood_is_read_once() {
+        assert_eq!(read_into(&mut Vec::new(), socket(Vec::new(), true)), Peer::Gone);
+        assert_eq!(read_into(&mut Vec::new(), socket(Vec::new(), false)), Peer::Here);
+        let mut kept = Vec::new();
+        let flood = vec![vec![7; 10 * limits::BUFFER_BUDGET]];
+        assert_eq!(read_into(&mut kept, socket(flood, false)), Peer::Kept);
+        assert_eq!(kept.len(), READ_AT_ONCE);
+        assert!(kept.capacity() <= limits::BUFFER_BUDGET);
     }
 }

@@ -1,6 +1,7 @@
-//! The connections waiting for a request head, oldest first: the ones to close when the
-//! process runs out of files, so that silent and half-open connections cannot keep new
-//! clients out (nginx reuses its idle keep-alive connections the same way).
+//! The connections without a request in flight (connecting, reading a head, idle, on this
+//! layer's side or hyper's), oldest first: the ones to close when the process runs out of
+//! files, so that silent, half-open and idle connections cannot keep new clients out (nginx
+//! reuses its idle keep-alive connections the same way).
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -1,7 +1,8 @@
 //! Differential tests: `sse-lean` frames HTTP/1.1 exactly as hyper does.
 //!
 //! The same router (`differential/servers.rs`: `GET /sse` answered with `Reply::stream`,
-//! `/text`, `POST /echo`, `/empty` (204), `/close` (`connection: close`), 404 otherwise)
+//! `/text`, `POST /echo`, `/empty` (204), `/close` (`connection: close`), `/tunnel` (any
+//! method, `CONNECT` included: 200), 404 otherwise)
 //! is served twice on loopback: by `Lean::serve` (L) and by plain `axum::serve` (H), each
 //! with its own hub holding the same history, so both send the same `/sse` frames. Every
 //! case (raw bytes, sent in one write or in pieces with pauses, events published in
@@ -18,8 +19,8 @@
 //!
 //! The corpus (`differential/corpus.rs`) covers request bodies under every framing header
 //! on a stream, a plain `GET` and a `POST`; pipelines behind streams, in one write and while
-//! a stream waits for a live event; HTTP/1.0 and 1.1 with each `Connection` token;
-//! `Upgrade` and `Expect`; 100 and 101 headers, heads of 20 KiB, 500 KiB (in pieces) and
+//! a stream waits for a live event, and half-closes behind them; HTTP/1.0 and 1.1 with
+//! each `Connection` token; `Upgrade`, `Expect` and `CONNECT`; 100 and 101 headers, heads of 20 KiB, 500 KiB (in pieces) and
 //! 1 MiB, a 70 KiB target, heads split byte by byte, heads cut short then left open,
 //! half-closed or reset; garbage, `HTTP/2.0` and an h2 preface, `HEAD`s, leading CRLFs.
 //! `differential/grammar.rs` generates more with proptest.

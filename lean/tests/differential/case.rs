@@ -21,6 +21,8 @@ pub enum Step {
     Pause(Duration),
     /// The server's hub publishes one event (streams waiting for a live event get it).
     Publish,
+    /// The client shuts its writing side (a FIN) and sends nothing more.
+    HalfClose,
 }
 
 /// How the client leaves once its steps are done.
@@ -89,6 +91,11 @@ impl Case {
         self.after_settling(Step::Publish)
     }
 
+    /// The same, then, once the server has acted on what came before, a half-close.
+    pub fn then_half_close(self) -> Self {
+        self.after_settling(Step::HalfClose)
+    }
+
     fn after_settling(mut self, step: Step) -> Self {
         self.steps.extend([Step::Pause(SETTLE), step]);
         self
@@ -143,6 +150,7 @@ impl fmt::Display for Case {
                 Step::Send(bytes) => writeln!(f, "  send {}", Shown(bytes))?,
                 Step::Pause(pause) => writeln!(f, "  pause {pause:?}")?,
                 Step::Publish => writeln!(f, "  publish an event")?,
+                Step::HalfClose => writeln!(f, "  half-close")?,
             }
         }
         Ok(())

@@ -138,6 +138,17 @@ pub fn running_streams() -> Vec<Case> {
         Case::new("running/half-closed-meanwhile", &waiting)
             .then_publish()
             .ending(Ending::HalfClose),
+        // A FIN behind a pipelined request does not cut the stream (issue 18, 4).
+        Case::new("running/half-close-behind-a-request", format!("{waiting}{TEXT}"))
+            .then_half_close()
+            .then_publish(),
+        Case::new("running/half-close-behind-a-partial-request", format!("{waiting}GET /te"))
+            .then_half_close()
+            .then_publish(),
+        Case::new("running/half-close-behind-a-request-sent-meanwhile", &waiting)
+            .later(TEXT)
+            .then_half_close()
+            .then_publish(),
     ]
 }
 
@@ -214,6 +225,10 @@ pub fn upgrade_and_expect() -> Vec<Case> {
             .later(format!("hello{TEXT}")),
         then_text("expect/unknown-token", &get("/sse", &["Expect: tea"])),
         then_text("expect/http10", &expect("GET", "/sse", "HTTP/1.0", &["Connection: keep-alive"])),
+        // A 2xx to CONNECT makes the connection a tunnel: no request after it (issue 18, 7).
+        then_text("connect/2xx", "CONNECT /tunnel HTTP/1.1\r\nHost: x\r\n\r\n"),
+        then_text("connect/405", "CONNECT /text HTTP/1.1\r\nHost: x\r\n\r\n"),
+        then_text("connect/authority-form", "CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n"),
     ]
 }
 

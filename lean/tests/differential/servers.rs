@@ -7,7 +7,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::header::CONNECTION;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 use sse_hub::{Hub, StreamOptions};
 use sse_lean::{Lean, Options, Reply};
 use std::collections::HashMap;
@@ -141,6 +141,7 @@ fn router(hub: Hub<String>, stop: CancellationToken) -> Router {
         .route("/echo", post(|body: Bytes| async move { body }))
         .route("/empty", get(|| async { StatusCode::NO_CONTENT }))
         .route("/close", get(|| async { ([(CONNECTION, "close")], "bye") }))
+        .route("/tunnel", any(|| async { "tunnel" }))
         .with_state(AppState { hub, stop })
 }
 
