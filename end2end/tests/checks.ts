@@ -234,7 +234,7 @@ export async function expectPauseResumeWithoutGap(view: View, intervalMs: number
 
   await view.click(toggle);
   await expectState(view, 'paused');
-  expect(await pressed()).toBe('true');
+  await expect.poll(pressed).toBe('true');
   const atPause = await lastIndex(view);
   // Paused: the stream is closed, so three intervals bring nothing.
   await pause(3 * intervalMs + 100);
@@ -242,7 +242,7 @@ export async function expectPauseResumeWithoutGap(view: View, intervalMs: number
 
   await view.click(toggle);
   await expectState(view, 'open');
-  expect(await pressed()).toBe('false');
+  await expect.poll(pressed).toBe('false');
   await expect.poll(() => lastIndex(view)).toBeGreaterThan(atPause + 3);
   const { entries, text: receivedText } = await logEntriesWithText(view, 'received');
   const indices = entries.map((entry) => parseId(entry.id).index);
