@@ -19,6 +19,7 @@ import {
   stateOf,
   subscribers,
 } from '../tests/checks';
+import { startProxy } from '../tests/proxy';
 import { DEFAULT_INTERVAL_MS } from '../tests/server';
 import { expect, test } from './fixtures';
 
@@ -88,14 +89,18 @@ test.describe('when the server stops for 5 s', () => {
   });
 });
 
-test.describe('when the server ends the stream', () => {
+test('the close event at --max-events 3 closes the page for good', async ({ startServer, windows }) => {
+  // Started once the browser is up, so the page is open before the stream's third event; the
+  // browser reaches it through a proxy that counts its requests for the stream.
   const intervalMs = 1_000;
-  test.use({ serverArgs: ['--interval-ms', String(intervalMs), '--max-events', '3'] });
-
-  test('its close event closes the page for good', async ({ server, windows }) => {
-    const tab = await windows.load(server.url + '/');
-    await expectClosedByServer(tab, intervalMs, server.url);
-  });
+  const server = await startServer(['--interval-ms', String(intervalMs), '--max-events', '3']);
+  const proxy = await startProxy(server.url);
+  try {
+    const tab = await windows.load(proxy.url + '/');
+    await expectClosedByServer(tab, intervalMs, server.url, proxy.streamRequests);
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('the page fits a 360 px window without scrolling sideways', async ({ server, windows }) => {
