@@ -50,7 +50,10 @@ export class Windows {
   async switchTo(handle: string): Promise<void> {
     if (this.current === handle) return;
     await this.browser.switchToWindow(handle);
-    this.current = handle;
+    // Geckodriver has been seen to stay on the window it was in: say so rather than read the
+    // wrong page.
+    this.current = await this.browser.getWindowHandle();
+    if (this.current !== handle) throw new Error(`switched to window ${handle}, still in ${this.current}`);
   }
 
   /** Closes `window`; the others stay. */
