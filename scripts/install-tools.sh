@@ -80,6 +80,32 @@ ensure_nginx() {
     apt_install nginx "for the tests through a reverse proxy"
 }
 
+# The HTTPS/HTTP/2 proxy test runs Debian's Caddy with the README's configuration, as a process
+# of its own (own config, data folder and ports); the system service the package may start is
+# not used.
+ensure_caddy() {
+    [ -x /usr/bin/caddy ] && return
+    apt_install caddy "for the test through an HTTPS/HTTP/2 proxy"
+}
+
+# The cross-engine suite drives Debian's Firefox ESR through geckodriver (crates.io: Debian has
+# no package of it) and Debian's WebKitGTK MiniBrowser through WebKitWebDriver, under an Xvfb of
+# its own; the harness starts each itself, so nothing downloads a driver or a browser.
+GECKODRIVER_VERSION=0.37.1
+
+ensure_engines() {
+    [ -x /usr/bin/firefox-esr ] || apt_install firefox-esr "for the cross-engine tests"
+    # webkit2gtk-driver brings libwebkit2gtk-4.1-0, whose MiniBrowser the driver starts.
+    [ -x /usr/bin/WebKitWebDriver ] || apt_install webkit2gtk-driver "for the cross-engine tests"
+    [ -x /usr/bin/Xvfb ] || apt_install xvfb "for the cross-engine tests (WebKit needs a display)"
+    # Read whole first: grep -q would stop reading early and break the pipe under pipefail.
+    local installed
+    installed=$(geckodriver --version 2>/dev/null || true)
+    [ "${installed%%$'\n'*}" = "geckodriver $GECKODRIVER_VERSION" ] && return
+    say "installing geckodriver $GECKODRIVER_VERSION"
+    cargo install geckodriver --version "$GECKODRIVER_VERSION" --locked
+}
+
 # Names are Chinese: without a CJK font the screenshot shows empty boxes.
 ensure_cjk_font() {
     fc-list :lang=zh 2>/dev/null | grep -q . && return
@@ -98,7 +124,8 @@ case "${1:-}" in
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt ;;
     test)
         ensure_wasm_target; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt
-        ensure_chromium; ensure_npm_packages; ensure_redis_server; ensure_nginx ;;
+        ensure_chromium; ensure_npm_packages; ensure_redis_server; ensure_nginx; ensure_caddy
+        ensure_engines ;;
     unit)
         ensure_redis_server ;;
     screenshot)

@@ -2,46 +2,11 @@
 // row shares with its bar.
 
 import type { Page } from '@playwright/test';
+import { expectBarsMatchRows, readChart as readState, type ChartState as State } from './checks';
 import { expect, test } from './server';
-
-/** The largest value an entry can have: a full-length bar. */
-const MAX_VALUE = 567;
 
 const rows = (page: Page) => page.locator('table[data-testid="names"] tbody tr');
 const bars = (page: Page) => page.locator('[data-testid="chart"] [data-testid="bar"]');
-
-type Line = { value: string | null; name: string; shownValue: string; changed: string | null; className: string };
-type Bar = Line & { fill: number; track: number; transition: string; animation: string };
-type State = { rows: Line[]; bars: Bar[] };
-
-/**
- * Reads the table and the chart at once (one evaluate, so no event slips between). Each bar's
- * `fill` is the drawn length of its bar and `track` the length a full bar would have.
- */
-function readState(): State {
-  const line = (element: Element, name: Element | null, value: Element | null): Line => ({
-    value: element.getAttribute('data-value'),
-    name: name?.textContent ?? '',
-    shownValue: value?.textContent ?? '',
-    changed: element.getAttribute('data-changed'),
-    className: element.className,
-  });
-  const trs = Array.from(document.querySelectorAll('table[data-testid="names"] tbody tr'));
-  const divs = Array.from(document.querySelectorAll('[data-testid="chart"] [data-testid="bar"]'));
-  return {
-    rows: trs.map((tr) => line(tr, tr.querySelector('td'), tr.querySelector('td:last-child'))),
-    bars: divs.map((div) => {
-      const fill = div.querySelector('[data-testid="bar-fill"]') as HTMLElement;
-      return {
-        ...line(div, div.querySelector('[data-testid="bar-name"]'), div.querySelector('[data-testid="bar-value"]')),
-        fill: fill.getBoundingClientRect().width,
-        track: fill.offsetWidth,
-        transition: getComputedStyle(fill).transitionDuration,
-        animation: getComputedStyle(div).animationName,
-      };
-    }),
-  };
-}
 
 /**
  * Every state the table and the chart show while `ms` pass, oldest first, starting with the
@@ -123,19 +88,7 @@ test('each bar is as long as its value and labelled with the name and value of i
   // Across a few events: the bars follow every one, not only the first.
   const states = await statesOver(page, 1_000);
   expect(states.length, 'events seen').toBeGreaterThanOrEqual(2);
-  for (const state of states) {
-    expect(state.bars).toHaveLength(10);
-    for (const [position, bar] of state.bars.entries()) {
-      const row = state.rows[position];
-      expect(bar.value).toMatch(/^\d+$/);
-      expect(bar.name, `name of bar ${position}`).toBe(row.name);
-      expect(bar.name).not.toBe('');
-      expect(bar.shownValue, `value of bar ${position}`).toBe(row.shownValue);
-      expect(bar.shownValue).toBe(bar.value);
-      const expected = (Number(bar.value) / MAX_VALUE) * bar.track;
-      expect(Math.abs(bar.fill - expected), `length of the bar for ${bar.value}`).toBeLessThanOrEqual(1);
-    }
-  }
+  for (const state of states) expectBarsMatchRows(state, true);
 });
 
 test('at 360 px wide every label is whole, legible and beside its bar', async ({ page }) => {

@@ -1,20 +1,16 @@
 // The live page and its stream, end to end: the release server, the hydrated WASM page, and a
 // real Chromium. Every test gets its own server (see ./server.ts), which is its baseURL.
 
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import type { Page } from '@playwright/test';
-import { DEFAULT_INTERVAL_MS, REPO_ROOT, expect, test } from './server';
-
-/** The characters names are built from, as the server embeds them. */
-const SURNAMES = Array.from(
-  readFileSync(path.join(REPO_ROOT, 'server', 'data', 'surnames.txt'), 'utf8').trimEnd(),
-);
-
-/** The classic example's rule: `str[i] + str[i + 15] + str[i - 5]`, a missing one adds nothing. */
-function nameAt(i: number): string {
-  return [i, i + 15, i - 5].map((p) => SURNAMES[p] ?? '').join('');
-}
+import {
+  changesDuring,
+  expectClosedByServer,
+  expectHydrated,
+  expectServerRendered,
+  expectTableAdvances,
+  nameAt,
+} from './checks';
+import { DEFAULT_INTERVAL_MS, expect, test } from './server';
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
 
@@ -22,51 +18,8 @@ const state = (page: Page) => page.getByTestId('state');
 const index = (page: Page) => page.getByTestId('index');
 const rows = (page: Page) => page.locator('table[data-testid="names"] tbody tr');
 
-/** One consistent read of what the table shows (a single evaluate, so no event slips between). */
-async function snapshot(page: Page) {
-  return page.evaluate(() => {
-    const indexText = document.querySelector('[data-testid="index"]')?.textContent ?? null;
-    const trs = Array.from(document.querySelectorAll('table[data-testid="names"] tbody tr'));
-    return {
-      indexText,
-      rows: trs.map((tr) => ({
-        dataValue: tr.getAttribute('data-value'),
-        cells: Array.from(tr.querySelectorAll('td')).map((td) => td.textContent ?? ''),
-      })),
-    };
-  });
-}
-
 async function currentIndex(page: Page): Promise<number> {
   return Number(await index(page).textContent());
-}
-
-/**
- * Records every change to the live parts of the page for `ms`, bounded, then returns them.
- * Used where a test must show that nothing happens any more; the "updated N s ago" clock,
- * which ticks by design, is left out.
- */
-async function changesDuring(page: Page, ms: number): Promise<string[]> {
-  return page.evaluate(async (ms) => {
-    const changes: string[] = [];
-    const observer = new MutationObserver((records) => {
-      for (const record of records) {
-        const target = record.target instanceof Element ? record.target : record.target.parentElement;
-        // Clocks tick: "updated N s ago" and the countdown to the next attempt.
-        if (target?.closest('[data-testid="updated-ago"], [data-testid="retry-in"]')) continue;
-        changes.push(`${record.type} on ${target?.outerHTML.slice(0, 120) ?? '?'}`);
-      }
-    });
-    observer.observe(document.querySelector('main') ?? document.body, {
-      subtree: true,
-      childList: true,
-      attributes: true,
-      characterData: true,
-    });
-    await new Promise((resolve) => setTimeout(resolve, ms));
-    observer.disconnect();
-    return changes;
-  }, ms);
 }
 
 test('the page renders on the server and in the browser', async ({ page, request, startServer }) => {
@@ -87,13 +40,8 @@ test('the page renders on the server and in the browser', async ({ page, request
   expect(html).toContain('/pkg/livenames.js');
 
   await page.goto(quiet.url + '/');
-  await expect(page).toHaveTitle('livenames');
-  await expect(page.locator('h1')).toHaveText('livenames');
   await expect(state(page)).toBeVisible();
-  await expect(state(page)).toHaveAttribute('data-state', /^(connecting|open)$/);
-  await expect(page.locator('table[data-testid="names"] thead th')).toHaveCount(2);
-  await expect(page.getByTestId('skipped')).toHaveCount(0);
-  await expect(page.getByTestId('no-js'), 'hydration removes the no-JavaScript notice').toHaveCount(0);
+  await expectHydrated(page);
 });
 
 test('the first HTML already holds the latest event, also without JavaScript', async ({ browser, request }) => {
@@ -102,9 +50,7 @@ test('the first HTML already holds the latest event, also without JavaScript', a
   const id = /^id: (\S+)$/m.exec(stream)?.[1];
   expect(id, stream).toMatch(/^\d+-\d+$/);
 
-  const html = await (await request.get('/')).text();
-  expect(html.match(/<tr[^>]*data-value="\d+"/g) ?? [], 'ten table rows').toHaveLength(10);
-  expect(html).toContain('data-testid="index"');
+  expectServerRendered(await (await request.get('/')).text());
 
   const context = await browser.newContext({ javaScriptEnabled: false });
   try {
@@ -122,36 +68,7 @@ test('the first HTML already holds the latest event, also without JavaScript', a
 
 test('the table fills with 10 rows and changes on the next event', async ({ page }) => {
   await page.goto('/');
-  await expect(rows(page)).toHaveCount(10);
-  const before = await snapshot(page);
-  expect(before.indexText).toMatch(/^\d+$/);
-  expect(before.rows).toHaveLength(10);
-  const firstIndex = Number(before.indexText);
-  expect(firstIndex).toBeGreaterThanOrEqual(1);
-
-  await expect
-    .poll(() => currentIndex(page), { message: 'the index grows with the next event' })
-    .toBeGreaterThan(firstIndex);
-  const after = await snapshot(page);
-
-  expect(Number(after.indexText)).toBeGreaterThan(firstIndex);
-  expect(after.indexText).not.toBe(before.indexText);
-  expect(after.rows).toHaveLength(10);
-  // Ten positions drawn at random out of 568: the same list twice means the rows were not redrawn.
-  expect(after.rows.map((row) => row.dataValue)).not.toEqual(before.rows.map((row) => row.dataValue));
-  for (const { rows: shown } of [before, after]) {
-    for (const row of shown) {
-      expect(row.dataValue).toMatch(/^\d+$/);
-      const value = Number(row.dataValue);
-      expect(value).toBeLessThan(SURNAMES.length);
-      expect(row.cells).toHaveLength(2);
-      const [name, valueCell] = row.cells;
-      expect(valueCell).toBe(row.dataValue);
-      expect(name.trim()).not.toBe('');
-      expect(name, `the name for position ${value}`).toBe(nameAt(value));
-    }
-  }
-  await expect(page.getByTestId('skipped')).toHaveCount(0);
+  await expectTableAdvances(page);
 });
 
 test('the state shows open while events arrive', async ({ page }) => {
@@ -178,27 +95,14 @@ test.describe('when the server ends the stream', () => {
   const intervalMs = 1_000;
   test.use({ serverArgs: ['--interval-ms', String(intervalMs), '--max-events', '3'] });
 
-  test('its close event turns the state closed and the last index stays', async ({ page, request }) => {
-    await page.goto('/');
-    await expect(state(page)).toHaveAttribute('data-state', 'closed', { timeout: 10_000 });
-    await expect(state(page), 'the badge says who closed it').toContainText('closed by server');
-    await expect(index(page)).toHaveText('3');
-    await expect(rows(page)).toHaveCount(10);
-
-    // Nothing changes any more, and the page does not ask for the stream again.
+  test('its close event turns the state closed and the last index stays', async ({ page, server }) => {
+    // Every request the browser sends for the stream.
     const sseRequests: string[] = [];
     page.on('request', (req) => {
       if (new URL(req.url()).pathname === '/sse') sseRequests.push(req.url());
     });
-    const changes = await changesDuring(page, 3 * intervalMs);
-    expect(changes, 'DOM changes after the stream closed').toEqual([]);
-    expect(sseRequests, 'requests to /sse after the stream closed').toEqual([]);
-    await expect(state(page)).toHaveAttribute('data-state', 'closed');
-    await expect(index(page)).toHaveText('3');
-
-    // The server tells later requests the stream is over.
-    const late = await request.get('/sse');
-    expect(late.status()).toBe(204);
+    await page.goto('/');
+    await expectClosedByServer(page, intervalMs, server.url, () => sseRequests.length);
   });
 });
 

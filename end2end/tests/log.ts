@@ -9,33 +9,45 @@ export interface LogEntry {
   id: string;
 }
 
-/** Starts recording `page`'s event log; call before `page.goto`. */
-export async function recordLog(page: Page): Promise<void> {
-  await page.addInitScript(() => {
-    const seen: { kind: string; id: string }[] = [];
-    const known = new Set<string>();
-    (window as unknown as { __logSeen: typeof seen }).__logSeen = seen;
-    const take = () => {
-      for (const row of document.querySelectorAll('[data-testid="event-log"] [data-kind]')) {
-        const kind = row.getAttribute('data-kind') ?? '';
-        const id = row.getAttribute(kind === 'gap' ? 'data-first' : 'data-id') ?? '';
-        if (!known.has(kind + id)) {
-          known.add(kind + id);
-          seen.push({ kind, id });
-        }
+/**
+ * Records every entry `document` shows in its event log from now on, and those it shows now.
+ * Runs in the page: as an init script in Playwright (`recordLog`), or right after each load
+ * where a driver has no init scripts (WebDriver, ../engines/webdriver.ts), which sees the same
+ * entries as long as fewer than 20 arrive before it runs.
+ */
+export function startLogRecording(): void {
+  const seen: { kind: string; id: string }[] = [];
+  const known = new Set<string>();
+  (window as unknown as { __logSeen: typeof seen }).__logSeen = seen;
+  const take = () => {
+    for (const row of document.querySelectorAll('[data-testid="event-log"] [data-kind]')) {
+      const kind = row.getAttribute('data-kind') ?? '';
+      const id = row.getAttribute(kind === 'gap' ? 'data-first' : 'data-id') ?? '';
+      if (!known.has(kind + id)) {
+        known.add(kind + id);
+        seen.push({ kind, id });
       }
-    };
-    // Rows are added until the log is full; after that Leptos rewrites their ids in place.
-    new MutationObserver(take).observe(document, {
-      childList: true,
-      subtree: true,
-      attributeFilter: ['data-id', 'data-first'],
-    });
+    }
+  };
+  take();
+  // Rows are added until the log is full; after that Leptos rewrites their ids in place.
+  new MutationObserver(take).observe(document, {
+    childList: true,
+    subtree: true,
+    attributeFilter: ['data-id', 'data-first'],
   });
 }
 
+/** Starts recording `page`'s event log; call before `page.goto`. */
+export async function recordLog(page: Page): Promise<void> {
+  await page.addInitScript(startLogRecording);
+}
+
+/** What the readers below need of a page: Playwright's `Page`, or a WebDriver window. */
+export type Evaluates = Pick<Page, 'evaluate'>;
+
 /** Every entry the log has shown since `recordLog`, oldest first. */
-export async function logEntries(page: Page): Promise<LogEntry[]> {
+export async function logEntries(page: Evaluates): Promise<LogEntry[]> {
   return page.evaluate(() => (window as unknown as { __logSeen: LogEntry[] }).__logSeen);
 }
 
@@ -43,7 +55,7 @@ export async function logEntries(page: Page): Promise<LogEntry[]> {
  * The log's entries and the text of the element with `testId`, read at one moment: an event
  * arriving between two separate reads would show in one and not the other.
  */
-export async function logEntriesWithText(page: Page, testId: string): Promise<{ entries: LogEntry[]; text: string | null }> {
+export async function logEntriesWithText(page: Evaluates, testId: string): Promise<{ entries: LogEntry[]; text: string | null }> {
   return page.evaluate((testId) => {
     const entries = (window as unknown as { __logSeen: LogEntry[] }).__logSeen;
     const text = document.querySelector(`[data-testid="${testId}"]`)?.textContent ?? null;
@@ -58,7 +70,7 @@ export function parseId(id: string | null): { epoch: string; index: number } {
 }
 
 /** The index of the newest event the log has shown, 0 before any. */
-export async function lastIndex(page: Page): Promise<number> {
+export async function lastIndex(page: Evaluates): Promise<number> {
   const events = (await logEntries(page)).filter((entry) => entry.kind === 'event');
   return events.length === 0 ? 0 : parseId(events[events.length - 1].id).index;
 }

@@ -14,6 +14,8 @@ export interface CuttingProxy {
    * half-open TCP link; other and new connections work. Returns how many were silenced.
    */
   silenceStreams(): number;
+  /** How many requests for `/sse` (`GET /sse…` heads) came through so far. */
+  streamRequests(): number;
   close(): Promise<void>;
 }
 
@@ -28,6 +30,7 @@ export async function startProxy(target: string): Promise<CuttingProxy> {
   const { hostname, port } = new URL(target);
   const links = new Set<Link>();
   const silenced = new Set<Link>();
+  let streamRequests = 0;
   const server = net.createServer((client) => {
     const link: Link = { client, upstream: net.connect(Number(port), hostname), stream: false };
     links.add(link);
@@ -40,6 +43,7 @@ export async function startProxy(target: string): Promise<CuttingProxy> {
       // Only a chunk that starts a request says what the connection carries now.
       const head = chunk.toString('latin1', 0, 16);
       if (/^[A-Z]+ \//.test(head)) link.stream = /^GET \/sse[ ?]/.test(head);
+      if (link.stream) streamRequests++;
     });
     client.pipe(link.upstream);
     link.upstream.pipe(client);
@@ -72,6 +76,7 @@ export async function startProxy(target: string): Promise<CuttingProxy> {
       }
       return streams.length;
     },
+    streamRequests: () => streamRequests,
     close() {
       for (const { client, upstream } of [...links, ...silenced]) {
         client.destroy();

@@ -2,7 +2,8 @@
 // it received (its event log) show exactly what reached it.
 
 import type { Page } from '@playwright/test';
-import { lastIndex, logEntries, logEntriesWithText, parseId, recordLog } from './log';
+import { expectPauseResumeWithoutGap, expectRestartRecovered } from './checks';
+import { lastIndex, logEntries, parseId, recordLog } from './log';
 import { startProxy } from './proxy';
 import { expect, test } from './server';
 
@@ -78,57 +79,20 @@ test.describe('pausing', () => {
     // Make sure an event exists, so the page is rendered with it (the log's first entry).
     await (await request.get('/sse?limit=1')).text();
     await page.goto('/');
-    await expect(state(page)).toHaveAttribute('data-state', 'open');
-    await expect.poll(() => lastIndex(page)).toBeGreaterThan(1);
-    const toggle = page.getByTestId('pause-toggle');
-
-    await toggle.click();
-    await expect(state(page)).toHaveAttribute('data-state', 'paused');
-    await expect(toggle).toHaveAttribute('aria-pressed', 'true');
-    const atPause = await lastIndex(page);
-    // Paused: the stream is closed, so three intervals bring nothing.
-    await page.waitForTimeout(3 * intervalMs + 100);
-    expect(await lastIndex(page), 'nothing arrives while paused').toBe(atPause);
-
-    await toggle.click();
-    await expect(state(page)).toHaveAttribute('data-state', 'open');
-    await expect(toggle).toHaveAttribute('aria-pressed', 'false');
-    // The missed events are replayed first, then live ones follow.
-    await expect.poll(() => lastIndex(page)).toBeGreaterThan(atPause + 3);
-    const { entries, text: receivedText } = await logEntriesWithText(page, 'received');
-    const indices = entries.map((entry) => parseId(entry.id).index);
-    const expected = Array.from({ length: indices.length }, (_, i) => indices[0] + i);
-    expect(indices, 'consecutive across the pause: no gap, no duplicate').toEqual(expected);
-    expect(Number(receivedText), 'events received counts what arrived after the first render').toBe(indices.length - 1);
+    await expectPauseResumeWithoutGap(page, intervalMs);
   });
 });
 
 test('a server restart under an open page shows the gap and recovers', async ({ page, startServer }) => {
   const first = await startServer(['--interval-ms', '200', '--retry-ms', '300']);
   await page.goto(first.url + '/');
-  await expect(state(page)).toHaveAttribute('data-state', 'open');
-  await expect.poll(() => lastIndex(page)).toBeGreaterThan(2);
-  const before = await logEntries(page);
-  const oldEpoch = parseId(before[before.length - 1].id).epoch;
-
-  await first.stop();
-  await expect(state(page)).toHaveAttribute('data-state', 'reconnecting');
   // The same address, a new run: its epoch differs, so the page's Last-Event-ID is foreign.
   const addr = new URL(first.url).host;
-  await startServer(['--addr', addr, '--interval-ms', '200', '--retry-ms', '300']);
-
-  await expect(state(page)).toHaveAttribute('data-state', 'open', { timeout: 10_000 });
-  await expect
-    .poll(async () => (await logEntries(page)).some((entry) => entry.kind === 'gap'), {
-      message: 'the log marks the gap',
-    })
-    .toBe(true);
-  await expect
-    .poll(async () => {
-      const entries = await logEntries(page);
-      const last = entries[entries.length - 1];
-      return last.kind === 'event' && parseId(last.id).epoch !== oldEpoch;
-    }, { message: 'events of the new run arrive' })
-    .toBe(true);
-  await expect(page.locator('table[data-testid="names"] tbody tr')).toHaveCount(10);
+  await expectRestartRecovered(
+    page,
+    () => first.stop(),
+    async () => {
+      await startServer(['--addr', addr, '--interval-ms', '200', '--retry-ms', '300']);
+    },
+  );
 });

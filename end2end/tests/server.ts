@@ -1,11 +1,12 @@
 // Test harness: runs the release `server` binary on an ephemeral port, one instance per test,
 // and stops it again; for tests through a proxy, also restartable instances on ports of their
-// own, nginx (./nginx.ts) and redis-server (./redis.ts). Only processes started here are ever
-// signalled, and only by their PID (./process.ts).
+// own, nginx (./nginx.ts), Caddy (./caddy.ts) and redis-server (./redis.ts). Only processes
+// started here are ever signalled, and only by their PID (./process.ts).
 
 import { test as base, type TestInfo } from '@playwright/test';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
+import { startCaddy, type Caddy } from './caddy';
 import { startNginx, type Nginx } from './nginx';
 import { freePort, launch, type Child } from './process';
 import { startRedis, type Redis } from './redis';
@@ -171,6 +172,8 @@ type Fixtures = {
   startInstance: (args?: string[]) => Promise<Instance>;
   /** Starts nginx with the README's configuration in front of `upstreams` (`host:port`). */
   startNginx: (upstreams: string[]) => Promise<Nginx>;
+  /** Starts Caddy with the README's configuration (HTTPS, HTTP/2) in front of `upstreams`. */
+  startCaddy: (upstreams: string[]) => Promise<Caddy>;
   /** Starts a redis-server of this test's own. */
   startRedis: () => Promise<Redis>;
 };
@@ -214,6 +217,8 @@ export const test = base.extend<Fixtures>({
   },
 
   startNginx: starter('nginx', startNginx),
+
+  startCaddy: starter('caddy', startCaddy),
 
   startRedis: starter('redis', startRedis),
 });

@@ -3,17 +3,10 @@
 
 import type { APIRequestContext, BrowserContext, Page } from '@playwright/test';
 import { consecutive, lastIndex, logEntries, parseId, recordLog } from './log';
+import { expectOneStreamAndHandover, subscribers } from './checks';
 import { expect, test } from './server';
 
 const state = (page: Page) => page.getByTestId('state');
-
-/** The server's open SSE streams, from `/metrics`. */
-async function subscribers(request: APIRequestContext): Promise<number> {
-  const text = await (await request.get('/metrics')).text();
-  const match = /^livenames_sse_subscribers (\d+)$/m.exec(text);
-  if (!match) throw new Error('no livenames_sse_subscribers in /metrics');
-  return Number(match[1]);
-}
 
 /** Opens `count` tabs one after another, as a reader would: each is live before the next. */
 async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
@@ -32,30 +25,10 @@ async function roles(tabs: Page[]): Promise<(string | null)[]> {
   return Promise.all(tabs.map((tab) => state(tab).getAttribute('data-role')));
 }
 
-test('eight tabs share one connection, and the next tab takes over from the last id', async ({ context, request }) => {
+test('eight tabs share one connection, and the next tab takes over from the last id', async ({ context, server }) => {
   test.slow(); // Eight pages of one browser on two cores.
   const tabs = await openTabs(context, 8);
-  expect((await roles(tabs)).sort()).toEqual(['follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'follower', 'leader']);
-  await expect.poll(() => subscribers(request), { message: 'one stream for all eight tabs' }).toBe(1);
-  for (const tab of tabs) {
-    const before = await lastIndex(tab);
-    await expect.poll(() => lastIndex(tab), { message: 'every tab updates' }).toBeGreaterThan(before);
-  }
-
-  const leader = tabs[(await roles(tabs)).indexOf('leader')];
-  const rest = tabs.filter((tab) => tab !== leader);
-  const atHandover = Math.max(...(await Promise.all(rest.map(lastIndex))));
-  await leader.close();
-  await expect.poll(async () => (await roles(rest)).filter((role) => role === 'leader').length).toBe(1);
-  for (const tab of rest) {
-    await expect.poll(() => lastIndex(tab), { message: 'events flow after the handover' }).toBeGreaterThan(atHandover + 2);
-    await expect(state(tab)).toHaveAttribute('data-state', 'open');
-    const entries = await logEntries(tab);
-    expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap').toEqual([]);
-    const { ok, indices } = consecutive(entries);
-    expect(ok, `consecutive ids across the handover: ${indices.join(',')}`).toBe(true);
-  }
-  await expect.poll(() => subscribers(request), { message: 'still one stream' }).toBe(1);
+  await expectOneStreamAndHandover(tabs, (tab) => tab.close(), () => subscribers(server.url));
 });
 
 test('a paused leader hands over, and catches up when it resumes', async ({ context }) => {
@@ -81,11 +54,11 @@ test('a paused leader hands over, and catches up when it resumes', async ({ cont
   }
 });
 
-test('a browser without Web Locks gives each tab a connection of its own', async ({ context, request }) => {
+test('a browser without Web Locks gives each tab a connection of its own', async ({ context, server }) => {
   await context.addInitScript(() => Object.defineProperty(navigator, 'locks', { value: undefined }));
   const tabs = await openTabs(context, 2);
   for (const tab of tabs) await expect(state(tab)).toHaveAttribute('data-role', 'solo');
-  await expect.poll(() => subscribers(request)).toBe(2);
+  await expect.poll(() => subscribers(server.url)).toBe(2);
 });
 
 test.describe('a tab that wakes up after a newer one took the lead', () => {
