@@ -326,11 +326,6 @@ fn epoch_of(id: &str) -> u64 {
     id.split_once('-').unwrap().0.parse().unwrap()
 }
 
-/// The latest index on `instance`, from `/healthz`; 0 before any event.
-async fn latest_index(instance: &Instance) -> u64 {
-    health(instance).await["last_event_id"].as_str().map_or(0, id_index)
-}
-
 /// Redis restarts empty while the instances that carry the stream are stalled, and a new
 /// instance reaches it first: it begins a newer epoch. The older ones, back, follow it and
 /// never put theirs back (their log is gone: continuing it could issue an id twice, and
