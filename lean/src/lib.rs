@@ -41,7 +41,9 @@
 //! wait [`Options::idle_timeout`] for its next request; a write that makes no progress for
 //! [`Options::stall_timeout`] closes its connection. On hyper's side the head timeout is
 //! hyper's header-read timeout, which starts when hyper waits for a head, so it also bounds
-//! that connection's idle time.
+//! that connection's idle time. A lean stream's socket holds at most twice [`SEND_BUFFER`]
+//! in the kernel, whatever the peer's TCP window, so a reader slower than its stream is
+//! soon reset by the stall timeout or ended by the hub's backlog (`send_queue.rs`).
 //!
 //! ## Use
 //! ```no_run
@@ -77,6 +79,7 @@ mod once;
 mod peer;
 mod reply;
 mod rewind;
+mod send_queue;
 mod slow;
 mod stall;
 mod waiting;
@@ -84,6 +87,7 @@ mod wire;
 
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
+pub use send_queue::SEND_BUFFER;
 
 use axum::Router;
 use connection::{Connection, Shared};
