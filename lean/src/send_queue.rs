@@ -20,6 +20,10 @@
 //!
 //! What the peer's own receive buffer holds is its memory, not the server's: it is never
 //! counted here, and it only delays the moment the server's queue fills.
+//!
+//! The price: Linux cannot give a socket its autotuning back, so the connection keeps the
+//! fixed buffer after its stream too, and a response on it (a stream's connection seldom
+//! carries another) goes out at most 32 KiB a round trip.
 
 use std::io;
 use std::os::fd::AsFd;
