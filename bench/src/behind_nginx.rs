@@ -64,6 +64,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
         duration_secs: workload.duration_secs,
         server_pid: Some(livenames.pid()),
         proxy_pid: Some(nginx.pid()),
+        flooders: 0,
         drain_secs: 2,
         client: client.clone(),
     };

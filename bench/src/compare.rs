@@ -171,6 +171,7 @@ fn measure_server(
         duration_secs: options.workload.duration_secs,
         server_pid: Some(server.pid()),
         proxy_pid: None,
+        flooders: 0,
         drain_secs: 2,
         client: options.client.reusing(reuse),
     };

@@ -16,6 +16,10 @@ pub struct Figures {
     pub cpu_secs_per_million_deliveries: Option<f64>,
     pub latency_p50_ms: Option<f64>,
     pub latency_p99_ms: Option<f64>,
+    /// The stream that ran furthest behind: its median delay (see [`StreamLag`](crate::client::tally::StreamLag)).
+    pub max_stream_p50_ms: Option<f64>,
+    /// Streams whose median delay was over a second.
+    pub streams_p50_over_1s: Option<u64>,
     /// Every subscriber connected and received every event of the window; `None` for the
     /// floor, whose readers count no events.
     pub every_subscriber_got_every_event: Option<bool>,
@@ -35,6 +39,7 @@ impl Figures {
 
     fn of_cost(report: &load::Report, cost: Option<&load::ServerCost>) -> Self {
         let latency = report.received.latency_ms.as_ref();
+        let lag = report.received.stream_lag.as_ref();
         Self {
             rss_growth_per_subscriber_bytes: cost
                 .and_then(|cost| cost.rss_growth_per_subscriber_bytes),
@@ -42,6 +47,8 @@ impl Figures {
                 .and_then(|cost| cost.cpu_secs_per_million_deliveries),
             latency_p50_ms: latency.map(|latency| latency.p50),
             latency_p99_ms: latency.map(|latency| latency.p99),
+            max_stream_p50_ms: lag.map(|lag| lag.max_stream_p50_ms),
+            streams_p50_over_1s: lag.map(|lag| lag.streams_p50_over_1s),
             every_subscriber_got_every_event: Some(report.every_subscriber_got_every_event()),
         }
     }
@@ -54,6 +61,8 @@ impl Figures {
             cpu_secs_per_million_deliveries: Some(report.cpu_secs_per_million_writes),
             latency_p50_ms: latency.map(|latency: &Latency| latency.p50),
             latency_p99_ms: latency.map(|latency| latency.p99),
+            max_stream_p50_ms: None,
+            streams_p50_over_1s: None,
             every_subscriber_got_every_event: None,
         }
     }

@@ -8,6 +8,7 @@
 
 use crate::Error;
 use crate::child::this_program;
+use crate::client::flood;
 use crate::client::tally::Summary;
 use crate::client::target::Target;
 use crate::client::{ClientOptions, Clients};
@@ -15,6 +16,8 @@ use crate::procfs::{self, Usage};
 use crate::servers::usage::{self, LEAVE_PATIENCE};
 use serde::{Deserialize, Serialize};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::task::JoinSet;
 
@@ -38,6 +41,12 @@ pub struct Options {
     /// are reported beside the server's.
     #[arg(long)]
     pub proxy_pid: Option<u32>,
+    /// Peers that open the stream too and then send bytes without end on its connection
+    /// (reading their stream and throwing it away), from before the window to its end: the
+    /// subscribers' latency shows whether their streams wait for them. Not counted as
+    /// subscribers.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub flooders: u64,
     /// Seconds to keep reading after the window, for events published in it still on the way.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u64).range(0..=600))]
     pub drain_secs: u64,
@@ -54,6 +63,7 @@ impl Options {
         flag("subscribers", self.subscribers);
         flag("duration-secs", self.duration_secs);
         flag("drain-secs", self.drain_secs);
+        flag("flooders", self.flooders);
         if let Some(pid) = self.server_pid {
             flag("server-pid", pid.into());
         }
@@ -86,6 +96,11 @@ pub struct Report {
     pub received: Summary,
     /// Deliveries of window events per second of the window.
     pub deliveries_per_sec: f64,
+    /// `--flooders`, and the bytes the server's sockets took from them.
+    #[serde(default)]
+    pub flooders: u64,
+    #[serde(default)]
+    pub flood_bytes_sent: u64,
     pub server: Option<ServerCost>,
     /// What the proxy (with its workers) spent, with `--proxy-pid`.
     pub proxy: Option<ServerCost>,
@@ -174,8 +189,14 @@ async fn measure(clients: Clients, options: &Options) -> Result<Report, Error> {
         })
         .await;
     let ramp_secs = ramp_started.elapsed().as_secs_f64();
+    let flood_sent = Arc::new(AtomicU64::new(0));
+    let mut flooders = JoinSet::new();
+    for _ in 0..options.flooders {
+        flooders.spawn(flood::flood(clients.target_arc(), flood_sent.clone()));
+    }
     tokio::time::sleep(options.client.settle()).await;
     let edges = window(options, &clients).await?;
+    flooders.shutdown().await;
     tokio::time::sleep(Duration::from_secs(options.drain_secs)).await;
     let received = clients.tally().summary();
     // Every subscriber closes; then the server's usage once it has closed its ends too.
@@ -183,7 +204,8 @@ async fn measure(clients: Clients, options: &Options) -> Result<Report, Error> {
     let settle = options.client.settle();
     usage::after_leaving(options.server_pid, before.server, settle).await?;
     let left = Readings::now(options)?;
-    report(options, ramp_secs, [before, left], edges, received)
+    let flood_bytes_sent = flood_sent.load(Ordering::Relaxed);
+    report(options, ramp_secs, [before, left], edges, (received, flood_bytes_sent))
 }
 
 /// What the server and the proxy had spent at one moment.
@@ -230,7 +252,7 @@ fn report(
     ramp_secs: f64,
     [before, left]: [Readings; 2],
     [start, end]: [Edge; 2],
-    received: Summary,
+    (received, flood_bytes_sent): (Summary, u64),
 ) -> Result<Report, Error> {
     let window_secs = end.at.duration_since(start.at).as_secs_f64();
     let deliveries = received.fan_out.as_ref().map_or(0, |fan_out| fan_out.deliveries);
@@ -255,6 +277,8 @@ fn report(
         window_secs,
         received,
         deliveries_per_sec: deliveries as f64 / window_secs,
+        flooders: options.flooders,
+        flood_bytes_sent,
         server,
         proxy,
         load_tool: ToolCost {
@@ -318,6 +342,8 @@ mod tests {
             "--threads",
             "2",
             "--reuse-connection",
+            "--flooders",
+            "1",
         ])
         .unwrap();
         let args = std::iter::once("sse-load".to_owned()).chain(options.to_args());

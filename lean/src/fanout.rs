@@ -15,6 +15,7 @@
 use crate::metrics::OpenCount;
 use crate::peer::{self, Peer};
 use crate::reply::Held;
+use crate::send_queue;
 use crate::wire::{self, LAST_CHUNK, SizeLine};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -184,15 +185,18 @@ impl Writer {
         self.write_ready().await;
     }
 
-    /// Registers a new stream, and writes its head and whatever it has ready.
+    /// Takes a stream: bounds its socket's send buffer (see [`send_queue`]), registers it,
+    /// and writes its head and whatever it has ready.
     fn adopt(&mut self, new: NewStream) {
         let NewStream { tcp, head, subscriber } = new;
+        let peer = subscriber.peer;
+        if let Err(err) = send_queue::bound(&tcp) {
+            return tracing::warn!(%err, %peer, "cannot bound a stream's send buffer; closing it");
+        }
         let entry = self.streams.vacant_entry();
         let mut tcp = TcpStream::from_std(tcp);
         if let Err(err) = self.registry.register(&mut tcp, Token(entry.key()), Interest::READABLE) {
-            let peer = subscriber.peer;
-            tracing::warn!(%err, %peer, "cannot watch a stream's socket; closing it");
-            return;
+            return tracing::warn!(%err, %peer, "cannot watch a stream's socket; closing it");
         }
         let key = entry.key();
         entry.insert(Stream { tcp, subscriber, watched: true });

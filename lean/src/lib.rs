@@ -51,6 +51,9 @@
 //! process runs out of files, the connection that has waited longest without a request in
 //! flight is closed, on either side. A request in flight has no deadline but the stall
 //! timeout: a route that reads a request body should bound it itself.
+//! A lean stream's socket holds at most twice [`SEND_BUFFER`] in the kernel, whatever the
+//! peer's TCP window, so a reader slower than its stream is soon reset by the stall timeout
+//! or ended by the hub's backlog (`send_queue.rs`).
 //!
 //! ## Use
 //! ```no_run
@@ -92,6 +95,7 @@ mod once;
 mod peer;
 mod reply;
 mod rewind;
+mod send_queue;
 mod slow;
 mod stall;
 mod waiting;
@@ -100,6 +104,7 @@ mod wire;
 pub use limits::BUFFER_BUDGET;
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
+pub use send_queue::SEND_BUFFER;
 
 use axum::Router;
 use connection::{Connection, Shared};

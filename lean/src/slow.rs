@@ -5,6 +5,7 @@
 //! task only finishes a write they started.
 
 use crate::fanout::{Leaving, NewStream, Subscriber};
+use crate::send_queue;
 use crate::stall::StallGuard;
 use crate::wire;
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ pub struct Ended {
 }
 
 /// Writes what `leaving`'s socket did not take, through the stall guard `guard` puts on
-/// it; `None` when the peer left, or stopped reading.
+/// it; `None` when the peer left, or stopped reading (its connection is then reset).
 pub async fn drain(
     leaving: Leaving,
     guard: impl FnOnce(TcpStream) -> StallGuard<TcpStream>,
@@ -39,8 +40,13 @@ pub async fn drain(
         .inspect_err(|err| tracing::warn!(%err, %peer, "cannot wait for a stream's socket"))
         .ok()?;
     let mut guarded = guard(tcp);
-    wire::write_all(&mut guarded, &[&unsent]).await.ok()?;
+    let written = wire::write_all(&mut guarded, &[&unsent]).await;
     let tcp = guarded.into_inner();
+    if written.is_err() {
+        // Stalled, or gone: what the kernel still holds for it is dropped now.
+        send_queue::reset(&tcp);
+        return None;
+    }
     if over {
         // What the stream held is released before the connection's next request.
         let Subscriber { held, peer, kept, counted } = subscriber;

@@ -1,9 +1,10 @@
 //! The subscribers' side of every run, under `load` and `soak` (and `compare` and `nginx`,
 //! through `load`): the flags they share ([`ClientOptions`]), the run's subscribers
 //! ([`Clients`]), one subscriber's life ([`subscriber`]), opening many at a bounded pace
-//! ([`ramp`]), the parser they read with ([`sse`]), what they count into ([`tally`]), and
-//! the loopback-only target ([`target`]).
+//! ([`ramp`]), the parser they read with ([`sse`]), what they count into ([`tally`]), the
+//! loopback-only target ([`target`]), and a peer that floods its stream ([`flood`]).
 
+pub mod flood;
 pub mod ramp;
 pub mod sse;
 pub mod subscriber;
@@ -160,6 +161,11 @@ impl Clients {
     /// The target they connect to.
     pub fn target(&self) -> &Target {
         &self.target
+    }
+
+    /// The target, shared.
+    pub fn target_arc(&self) -> Arc<Target> {
+        self.target.clone()
     }
 
     /// The tally, locked.

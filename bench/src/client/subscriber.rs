@@ -6,7 +6,7 @@
 
 use super::lock;
 use super::sse::{Item, Parser};
-use super::tally::Tally;
+use super::tally::{StreamNo, Tally};
 use super::target::Target;
 use bytes::Bytes;
 use http::header::{ACCEPT, HOST};
@@ -80,8 +80,8 @@ impl Subscriber {
         if response.status() != http::StatusCode::OK {
             return lock(&self.tally).failed(format!("HTTP {}", response.status()));
         }
-        lock(&self.tally).connected();
-        let reason = read_body(response.into_body(), &self.tally, watch).await;
+        let stream = lock(&self.tally).connected();
+        let reason = read_body(response.into_body(), &self.tally, stream, watch).await;
         lock(&self.tally).ended(reason);
     }
 
@@ -140,10 +140,11 @@ fn stream_request(target: &Target, last_event_id: Option<&str>) -> http::Request
     request.body(Empty::new()).expect("a GET with a checked path and event ids is a valid request")
 }
 
-/// Feeds the body to an SSE parser as it arrives; returns why it ended.
+/// Feeds the body of `stream` to an SSE parser as it arrives; returns why it ended.
 async fn read_body(
     mut body: Incoming,
     tally: &Mutex<Tally>,
+    stream: StreamNo,
     watch: &mut impl FnMut(&Item<'_>),
 ) -> String {
     let mut parser = Parser::default();
@@ -157,7 +158,7 @@ async fn read_body(
                 let mut tally = lock(tally);
                 parser.feed(data, |item| {
                     watch(&item);
-                    tally.record(item, received);
+                    tally.record(item, received, stream);
                 });
             }
         }

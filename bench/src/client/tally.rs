@@ -9,6 +9,8 @@ use std::time::SystemTime;
 
 /// Longest latency the histogram holds, in microseconds (a minute); longer ones count as it.
 const LATENCY_CEILING_US: u64 = 60_000_000;
+/// A stream whose median delay is over this is counted as behind.
+const BEHIND_MS: f64 = 1000.0;
 
 /// Counts shared by every subscriber of a run (behind one mutex).
 #[derive(Debug, Default)]
@@ -38,6 +40,9 @@ struct Window {
     /// Ids known to be published outside the window, so their JSON is read only once.
     outside: HashSet<Box<str>>,
     latency_us: Histogram<u64>,
+    /// Each stream's delays, by the number [`Tally::connected`] gave it: one stream seconds
+    /// behind shows here even when the others keep the run's percentiles low.
+    per_stream: Vec<Delays>,
     bytes: u64,
 }
 
@@ -55,9 +60,10 @@ struct Stamp<'a> {
 }
 
 impl Tally {
-    /// A subscriber got `200` and its stream is open.
-    pub fn connected(&mut self) {
+    /// A subscriber got `200` and its stream is open: its number, to record its items with.
+    pub fn connected(&mut self) -> StreamNo {
         self.connected += 1;
+        StreamNo(self.connected - 1)
     }
 
     /// A subscriber could not connect.
@@ -93,6 +99,7 @@ impl Tally {
             events: HashMap::new(),
             outside: HashSet::new(),
             latency_us,
+            per_stream: Vec::new(),
             bytes: 0,
         });
     }
@@ -104,13 +111,13 @@ impl Tally {
         }
     }
 
-    /// One item of a stream, received at `received`.
-    pub fn record(&mut self, item: Item<'_>, received: SystemTime) {
+    /// One item of `stream`, received at `received`.
+    pub fn record(&mut self, item: Item<'_>, received: SystemTime, stream: StreamNo) {
         match item {
             Item::Comment => self.comments += 1,
             Item::Event(event) if event.name == "message" => {
                 self.data_events += 1;
-                if self.window.as_mut().is_some_and(|w| !w.record(&event, received)) {
+                if self.window.as_mut().is_some_and(|w| !w.record(&event, received, stream)) {
                     self.unreadable += 1;
                 }
             }
@@ -138,17 +145,19 @@ impl Tally {
             unreadable_events: self.unreadable,
             fan_out,
             latency_ms: window.map(|w| Latency::of(&w.latency_us)),
+            stream_lag: window.map(|w| StreamLag::of(&w.per_stream)),
         }
     }
 }
 
 impl Window {
-    /// Counts a data event if it was published in the window; false if it cannot be read.
-    fn record(&mut self, event: &Event<'_>, received: SystemTime) -> bool {
+    /// Counts a data event of `stream` if it was published in the window; false if it
+    /// cannot be read.
+    fn record(&mut self, event: &Event<'_>, received: SystemTime, stream: StreamNo) -> bool {
         if let Some(receipt) = self.events.get_mut(event.id) {
             receipt.receivers += 1;
             let published = receipt.published;
-            self.count(published, received, event.bytes);
+            self.count(published, received, event.bytes, stream);
             return true;
         }
         if self.outside.contains(event.id) {
@@ -159,14 +168,25 @@ impl Window {
             self.outside.insert(event.id.into());
         } else {
             self.events.insert(event.id.into(), Receipt { published, receivers: 1 });
-            self.count(published, received, event.bytes);
+            self.count(published, received, event.bytes, stream);
         }
         true
     }
 
-    fn count(&mut self, published: SystemTime, received: SystemTime, bytes: usize) {
+    fn count(
+        &mut self,
+        published: SystemTime,
+        received: SystemTime,
+        bytes: usize,
+        stream: StreamNo,
+    ) {
         let latency = received.duration_since(published).unwrap_or_default();
         self.latency_us.saturating_record(latency.as_micros() as u64);
+        let index = stream.0 as usize;
+        if self.per_stream.len() <= index {
+            self.per_stream.resize_with(index + 1, Delays::default);
+        }
+        self.per_stream[index].record(latency.as_secs_f64() * 1000.0);
         self.bytes += bytes as u64;
     }
 
@@ -219,6 +239,67 @@ pub fn event_id(id: &str) -> Option<(u64, u64)> {
     Some((epoch.parse().ok()?, index.parse().ok()?))
 }
 
+/// A stream's number in a run, in the order streams opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamNo(u64);
+
+/// Buckets of [`Delays`]: bucket `b > 0` holds delays from 2^((b-1)/2) ms to 2^(b/2) ms, so
+/// the last holds 33 s and more.
+const DELAY_BUCKETS: usize = 32;
+
+/// One stream's delays, counted in buckets a factor of √2 apart: 128 bytes a stream.
+#[derive(Clone, Debug, Default)]
+struct Delays([u32; DELAY_BUCKETS]);
+
+impl Delays {
+    fn record(&mut self, ms: f64) {
+        let bucket = if ms < 1.0 { 0 } else { (2.0 * ms.log2()).floor() as usize + 1 };
+        let count = &mut self.0[bucket.min(DELAY_BUCKETS - 1)];
+        *count = count.saturating_add(1);
+    }
+
+    /// The median delay, rounded up to its bucket's upper edge (at most √2 above it); `None`
+    /// with no delay recorded.
+    fn median_ms(&self) -> Option<f64> {
+        let total: u64 = self.0.iter().map(|&count| u64::from(count)).sum();
+        let mut below = 0;
+        for (bucket, &count) in self.0.iter().enumerate() {
+            below += u64::from(count);
+            if total > 0 && 2 * below >= total {
+                return Some(2f64.powf(bucket as f64 / 2.0));
+            }
+        }
+        None
+    }
+}
+
+/// How far behind the streams ran, stream by stream: each stream's median delay in the
+/// window (rounded up, at most √2 above it), and how those medians spread over the streams.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StreamLag {
+    /// Streams that received an event of the window.
+    pub streams: u64,
+    /// The median over streams of each stream's median delay.
+    pub median_stream_p50_ms: f64,
+    /// The stream that ran furthest behind: its median delay.
+    pub max_stream_p50_ms: f64,
+    /// Streams whose median delay was over a second.
+    pub streams_p50_over_1s: u64,
+}
+
+impl StreamLag {
+    fn of(per_stream: &[Delays]) -> Self {
+        let mut medians: Vec<f64> = per_stream.iter().filter_map(Delays::median_ms).collect();
+        medians.sort_by(f64::total_cmp);
+        Self {
+            streams: medians.len() as u64,
+            median_stream_p50_ms: medians.get(medians.len() / 2).copied().unwrap_or(0.0),
+            max_stream_p50_ms: medians.last().copied().unwrap_or(0.0),
+            streams_p50_over_1s: medians.iter().filter(|&&ms| ms > BEHIND_MS).count() as u64,
+        }
+    }
+}
+
 /// Everything counted, ready to print (and to read back).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Summary {
@@ -235,6 +316,8 @@ pub struct Summary {
     /// `None` when the run ended before its window opened.
     pub fan_out: Option<FanOut>,
     pub latency_ms: Option<Latency>,
+    /// `None` when the run ended before its window opened.
+    pub stream_lag: Option<StreamLag>,
 }
 
 /// Per-event fan-out of the events published in the window.
@@ -301,17 +384,18 @@ mod tests {
     #[test]
     fn counts_receivers_and_latency_of_window_events_only() {
         let mut tally = Tally::default();
-        (0..3).for_each(|_| tally.connected());
-        tally.record(data_event("9-1", &payload(0)), at(5)); // before the window opened
+        let streams: Vec<StreamNo> = (0..3).map(|_| tally.connected()).collect();
+        let first = streams[0];
+        tally.record(data_event("9-1", &payload(0)), at(5), first); // before the window opened
         tally.open_window(at(100));
-        tally.record(data_event("9-1", &payload(0)), at(105)); // published before it
-        for receiver in 0..3 {
-            tally.record(data_event("9-2", &payload(200)), at(210 + receiver));
+        tally.record(data_event("9-1", &payload(0)), at(105), first); // published before it
+        for (receiver, stream) in (0..).zip(&streams) {
+            tally.record(data_event("9-2", &payload(200)), at(210 + receiver), *stream);
         }
-        tally.record(data_event("9-4", &payload(400)), at(450));
+        tally.record(data_event("9-4", &payload(400)), at(450), first);
         tally.close_window(at(500));
-        tally.record(data_event("9-5", &payload(600)), at(601)); // published after it
-        tally.record(Item::Comment, at(700));
+        tally.record(data_event("9-5", &payload(600)), at(601), first); // published after it
+        tally.record(Item::Comment, at(700), first);
 
         let summary = tally.summary();
         let fan_out = summary.fan_out.unwrap();
@@ -327,12 +411,34 @@ mod tests {
     }
 
     #[test]
+    fn one_stream_far_behind_shows_although_the_percentiles_hide_it() {
+        let mut tally = Tally::default();
+        let streams: Vec<StreamNo> = (0..200).map(|_| tally.connected()).collect();
+        tally.open_window(at(0));
+        for event in 1..=10 {
+            let (id, published) = (format!("9-{event}"), 100 * event);
+            for stream in &streams[1..] {
+                tally.record(data_event(&id, &payload(published)), at(published + 3), *stream);
+            }
+            // The first stream gets each event 8 s late.
+            tally.record(data_event(&id, &payload(published)), at(published + 8000), streams[0]);
+        }
+        let summary = tally.summary();
+        assert!(summary.latency_ms.unwrap().p99 < 10.0, "one stream in 200 is under the p99");
+        let lag = summary.stream_lag.unwrap();
+        assert_eq!((lag.streams, lag.streams_p50_over_1s), (200, 1));
+        assert!((3.0..=3.0 * 2f64.sqrt()).contains(&lag.median_stream_p50_ms), "{lag:?}");
+        assert!((8000.0..=8000.0 * 2f64.sqrt()).contains(&lag.max_stream_p50_ms), "{lag:?}");
+    }
+
+    #[test]
     fn named_events_and_unreadable_payloads_are_counted_apart() {
         let mut tally = Tally::default();
         tally.open_window(at(0));
         let ping = Event { id: "9-1", name: "ping", data: b"9-1", retry: None, bytes: 24 };
-        tally.record(Item::Event(ping), at(1));
-        tally.record(data_event("9-2", "not json"), at(2));
+        let stream = tally.connected();
+        tally.record(Item::Event(ping), at(1), stream);
+        tally.record(data_event("9-2", "not json"), at(2), stream);
         let summary = tally.summary();
         assert_eq!(summary.named_events_received.get("ping"), Some(&1));
         assert_eq!(summary.unreadable_events, 1);
