@@ -8,7 +8,10 @@ export default defineConfig({
   // depend on event timing, so stay at 2 workers at most.
   fullyParallel: true,
   workers: 2,
-  retries: 0,
+  // In CI a failed test runs once more and, if it then passes, is reported as flaky rather
+  // than failing the run: tabs.spec.ts's follower catch-up fails now and then when both of
+  // its heavy tests share the 2 cores (seen before and after issue 18; not yet understood).
+  retries: process.env.CI ? 1 : 0,
   forbidOnly: !!process.env.CI,
   timeout: 30_000,
   expect: { timeout: 5_000 },
