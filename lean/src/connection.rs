@@ -12,6 +12,7 @@
 use crate::fanout::{NewStream, Subscriber, Writers};
 use crate::handover;
 use crate::head::{self, Head};
+use crate::kernel_buffers;
 use crate::limits::{self, Phase};
 use crate::metrics::{StreamMetrics, Writer};
 use crate::once::{self, After};
@@ -54,7 +55,7 @@ pub struct Shared {
 
 impl Shared {
     /// `io`, whose writes fail once one has made no progress for the stall timeout.
-    pub fn stall_guard<T>(&self, io: T) -> StallGuard<T> {
+    pub fn stall_guard<T: std::os::fd::AsFd>(&self, io: T) -> StallGuard<T> {
         StallGuard::new(io, self.options.stall_timeout, self.metrics.stalled().clone())
     }
 }
@@ -67,18 +68,21 @@ pub struct Connection {
     buf: Vec<u8>,
     /// Where it stands, and until when.
     phase: Phase,
+    /// Its place among the waiting connections from the moment it was accepted, until its
+    /// first request's head is read.
+    accepted: Option<Waiter>,
     shared: Arc<Shared>,
 }
 
 impl Connection {
-    /// A new connection.
-    pub fn new(tcp: TcpStream, peer: SocketAddr, shared: Arc<Shared>) -> Self {
+    /// A new connection, counted as waiting by `accepted` since it was accepted.
+    pub fn new(tcp: TcpStream, peer: SocketAddr, accepted: Waiter, shared: Arc<Shared>) -> Self {
         // Events are small and must leave at once, not wait for Nagle's algorithm.
         if let Err(err) = tcp.set_nodelay(true) {
             tracing::warn!(%err, "could not set TCP_NODELAY");
         }
         let phase = Phase::connected(Instant::now(), &shared.options);
-        Self { tcp, peer, buf: Vec::new(), phase, shared }
+        Self { tcp, peer, buf: Vec::new(), phase, accepted: Some(accepted), shared }
     }
 
     /// A connection whose stream is over, for its next request.
@@ -86,7 +90,7 @@ impl Connection {
         let Ended { tcp, peer, kept } = ended;
         shared.metrics.buffered(kept.capacity());
         let phase = Phase::answered(Instant::now(), &shared.options, !kept.is_empty());
-        Self { tcp, peer, buf: kept, phase, shared }
+        Self { tcp, peer, buf: kept, phase, accepted: None, shared }
     }
 
     /// Answers requests until the peer leaves, a response closes the connection, a stream
@@ -95,7 +99,7 @@ impl Connection {
         loop {
             let Some(head) = self.next_head().await else { return };
             let Head::Clean(request, len) = head else {
-                let Self { tcp, peer, buf, phase, shared } = self;
+                let Self { tcp, peer, buf, phase, shared, .. } = self;
                 return handover::serve(tcp, peer, buf, phase, shared).await;
             };
             if self.left_after(len) {
@@ -119,7 +123,7 @@ impl Connection {
     /// passed, or the server is stopping.
     /// While it waits, the connection may be shed to make room for a new one.
     async fn next_head(&mut self) -> Option<Head> {
-        let waiter = self.shared.waiting.enter();
+        let waiter = self.accepted.take().unwrap_or_else(|| self.shared.waiting.enter());
         loop {
             if let Some(head) = head::read(&self.buf) {
                 return Some(head);
@@ -210,6 +214,12 @@ impl Connection {
 
     /// Has hyper write `response` to the `len`-byte request at the start of the buffer.
     async fn respond(&mut self, response: Response, len: usize) -> After {
+        if kernel_buffers::is_stream(&response)
+            && let Err(err) = kernel_buffers::bound(&self.tcp)
+        {
+            tracing::warn!(%err, peer = %self.peer, "cannot bound a stream's socket; closing it");
+            return After::Close;
+        }
         let tcp = self.shared.stall_guard(&mut self.tcp);
         let head = self.buf.get(..len).unwrap_or_default();
         let after = once::respond(tcp, head, response).await;

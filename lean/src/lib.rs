@@ -51,9 +51,10 @@
 //! process runs out of files, the connection that has waited longest without a request in
 //! flight is closed, on either side. A request in flight has no deadline but the stall
 //! timeout: a route that reads a request body should bound it itself.
-//! A lean stream's socket holds at most twice [`SEND_BUFFER`] in the kernel, whatever the
-//! peer's TCP window, so a reader slower than its stream is soon reset by the stall timeout
-//! or ended by the hub's backlog (`send_queue.rs`).
+//! A stream's socket, lean or written by hyper, holds at most twice [`SEND_BUFFER`] in the
+//! kernel, whatever the peer's TCP window, so a reader slower than its stream is soon
+//! closed by the stall timeout or ended by the hub's backlog; and a peer that floods its
+//! stream parks at most twice [`RECEIVE_BUFFER`] more there (`kernel_buffers.rs`).
 //!
 //! ## Use
 //! ```no_run
@@ -89,22 +90,22 @@ mod connection;
 mod fanout;
 mod handover;
 mod head;
+mod kernel_buffers;
 mod limits;
 mod metrics;
 mod once;
 mod peer;
 mod reply;
 mod rewind;
-mod send_queue;
 mod slow;
 mod stall;
 mod waiting;
 mod wire;
 
+pub use kernel_buffers::{RECEIVE_BUFFER, SEND_BUFFER};
 pub use limits::BUFFER_BUDGET;
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
-pub use send_queue::SEND_BUFFER;
 
 use axum::Router;
 use connection::{Connection, Shared};
@@ -194,7 +195,9 @@ impl Lean {
                 () = &mut shutdown => break,
                 accepted = accept(&mut listener, &shared.waiting) => accepted,
             };
-            tasks.spawn(Connection::new(tcp, peer, shared.clone()).run());
+            // Waiting from now, in the order accepted, not the order its task first runs.
+            let accepted = shared.waiting.enter();
+            tasks.spawn(Connection::new(tcp, peer, accepted, shared.clone()).run());
         }
         drop(listener);
         stop.cancel();
