@@ -12,10 +12,10 @@
 //! watches as one file: a peer that leaves is closed at once, and what a peer sends while
 //! its stream runs (a pipelined request) is kept for after the stream, as hyper keeps it.
 
+use crate::kernel_buffers;
 use crate::metrics::OpenCount;
 use crate::peer::{self, Peer};
 use crate::reply::Held;
-use crate::send_queue;
 use crate::wire::{self, LAST_CHUNK, SizeLine};
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Registry, Token};
@@ -185,12 +185,12 @@ impl Writer {
         self.write_ready().await;
     }
 
-    /// Takes a stream: bounds its socket's send buffer (see [`send_queue`]), registers it,
+    /// Takes a stream: bounds its socket's send buffer (see [`kernel_buffers`]), registers it,
     /// and writes its head and whatever it has ready.
     fn adopt(&mut self, new: NewStream) {
         let NewStream { tcp, head, subscriber } = new;
         let peer = subscriber.peer;
-        if let Err(err) = send_queue::bound(&tcp) {
+        if let Err(err) = kernel_buffers::bound(&tcp) {
             return tracing::warn!(%err, %peer, "cannot bound a stream's send buffer; closing it");
         }
         let entry = self.streams.vacant_entry();

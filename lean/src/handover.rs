@@ -7,10 +7,13 @@
 //! again at the hand-over, and does not cover hyper-util's protocol sniff or HTTP/2): each
 //! read tells the phase that bytes came, each request hyper hands to the router is in
 //! flight until hyper drops its response body, and while none is, the connection is closed
-//! at its phase's deadline or when it is shed.
+//! at its phase's deadline or when it is shed. A response that is an event stream has the
+//! socket's kernel buffers bounded before it is written, as a lean stream's are
+//! ([`kernel_buffers`]).
 
 use crate::Options;
 use crate::connection::{Shared, tag};
+use crate::kernel_buffers::{self, BoundWhenStreaming, StreamingFlag};
 use crate::limits::Phase;
 use crate::reply::Arrival;
 use crate::rewind::Rewind;
@@ -37,15 +40,20 @@ pub async fn serve(
 ) {
     let track = Arc::new(Track { phase: watch::Sender::new(phase), options: shared.options });
     let on_read = track.clone();
+    let streaming = StreamingFlag::default();
+    let tcp = BoundWhenStreaming::new(tcp, streaming.clone());
     let io = Rewind::new(shared.stall_guard(tcp), buf.into(), move || on_read.read());
     let (router, metrics, tracked) = (shared.router.clone(), shared.metrics.clone(), track.clone());
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let in_flight = tracked.begin();
         let mut request = request.map(Body::new);
         tag(&mut request, Arrival::Hyper(metrics.clone()), peer);
-        let router = router.clone();
+        let (router, streaming) = (router.clone(), streaming.clone());
         async move {
             let Ok(response) = router.oneshot(request).await;
+            if kernel_buffers::is_stream(&response) {
+                streaming.set();
+            }
             // In flight until hyper drops the body: it has written it all, or gave up.
             let body = |body: Body| {
                 Body::new(body.map_frame(move |frame| {

@@ -5,7 +5,6 @@
 //! task only finishes a write they started.
 
 use crate::fanout::{Leaving, NewStream, Subscriber};
-use crate::send_queue;
 use crate::stall::StallGuard;
 use crate::wire;
 use std::net::SocketAddr;
@@ -43,8 +42,7 @@ pub async fn drain(
     let written = wire::write_all(&mut guarded, &[&unsent]).await;
     let tcp = guarded.into_inner();
     if written.is_err() {
-        // Stalled, or gone: what the kernel still holds for it is dropped now.
-        send_queue::reset(&tcp);
+        // Stalled (the guard made the close a reset), or gone.
         return None;
     }
     if over {

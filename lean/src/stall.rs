@@ -1,20 +1,25 @@
-//! Connections whose writes stall are closed.
+//! Connections whose writes stall are reset.
 //!
 //! A subscriber that stops reading fills its socket buffers, and then hyper (or a slow
 //! stream's task) stops polling the stream: the hub can no longer see it fall behind, and the
 //! connection, with its buffers, would stay forever. Failing a write that has made no
 //! progress for the timeout closes the connection; the browser, if still there, resumes from
-//! history.
+//! history. The socket is made to reset when closed ([`kernel_buffers::reset`]), so that
+//! the kernel drops what it still queues for that peer at once, rather than go on trickling
+//! it to a reader that takes a few bytes now and then.
 
+use crate::kernel_buffers;
 use prometheus_client::metrics::counter::Counter;
 use std::io::{self, IoSlice};
+use std::os::fd::AsFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Sleep, sleep};
 
-/// An IO whose writes fail with `TimedOut` once one has been pending for `timeout`.
+/// A socket whose writes fail with `TimedOut` once one has been pending for `timeout`; it
+/// is then reset when closed.
 pub struct StallGuard<T> {
     io: T,
     timeout: Duration,
@@ -24,7 +29,7 @@ pub struct StallGuard<T> {
     deadline: Option<Pin<Box<Sleep>>>,
 }
 
-impl<T> StallGuard<T> {
+impl<T: AsFd> StallGuard<T> {
     /// Guards `io`, counting in `stalled` if it times out.
     pub fn new(io: T, timeout: Duration, stalled: Counter) -> Self {
         Self { io, timeout, stalled, deadline: None }
@@ -45,6 +50,7 @@ impl<T> StallGuard<T> {
         let deadline = self.deadline.get_or_insert_with(|| Box::pin(sleep(timeout)));
         ready!(deadline.as_mut().poll(cx));
         self.stalled.inc();
+        kernel_buffers::reset(&self.io);
         tracing::warn!(timeout = ?self.timeout, "closing a connection whose peer stopped reading");
         Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading")))
     }
@@ -60,7 +66,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for StallGuard<T> {
     }
 }
 
-impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
+impl<T: AsyncWrite + AsFd + Unpin> AsyncWrite for StallGuard<T> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -96,38 +102,55 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for StallGuard<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt, duplex};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
     use tokio::time::Instant;
 
-    #[tokio::test(start_paused = true)]
-    async fn a_write_the_peer_never_reads_fails_after_the_timeout() {
-        let (near, _far) = duplex(16);
-        let stalled = Counter::default();
-        let mut guarded = StallGuard::new(near, Duration::from_secs(5), stalled.clone());
-        guarded.write_all(&[0; 16]).await.unwrap(); // fills the pipe
-        let started = Instant::now();
-        let err = guarded.write_all(&[0; 1]).await.unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), Duration::from_secs(5));
-        assert_eq!(stalled.get(), 1);
+    /// A loopback connection whose near end has a stream's bounded buffers.
+    async fn connected() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let far = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (near, _) = listener.accept().await.unwrap();
+        kernel_buffers::bound(&near).unwrap();
+        (near, far)
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_slow_but_reading_peer_is_never_cut() {
-        let (near, mut far) = duplex(16);
+    async fn a_write_the_peer_never_reads_fails_after_the_timeout_and_resets() {
+        let (near, mut far) = connected().await;
         let stalled = Counter::default();
         let mut guarded = StallGuard::new(near, Duration::from_secs(5), stalled.clone());
+        let started = Instant::now();
+        let err = guarded.write_all(&[0; 1 << 20]).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(started.elapsed(), Duration::from_secs(5));
+        assert_eq!(stalled.get(), 1);
+        drop(guarded);
+        // What the kernel still held for the peer is dropped, not trickled out.
+        let mut received = Vec::new();
+        let end = far.read_to_end(&mut received).await.unwrap_err();
+        assert_eq!(end.kind(), io::ErrorKind::ConnectionReset);
+    }
+
+    /// On real time: a paused clock would run ahead of the window updates the reads send.
+    #[tokio::test]
+    async fn a_slow_but_reading_peer_is_never_cut() {
+        const TOTAL: usize = 1 << 20;
+        let (near, mut far) = connected().await;
+        let stalled = Counter::default();
+        let mut guarded = StallGuard::new(near, Duration::from_secs(2), stalled.clone());
         let reader = tokio::spawn(async move {
-            let mut buf = [0; 16];
+            let mut buf = vec![0; 256 * 1024];
             let mut total = 0;
-            while total < 1_000 {
-                tokio::time::sleep(Duration::from_secs(4)).await; // slower than writes, within the timeout
+            while total < TOTAL {
+                // Slower than the writes, well within the timeout.
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 total += far.read(&mut buf).await.unwrap();
             }
             total
         });
-        guarded.write_all(&[7; 1_000]).await.expect("each stall is shorter than the timeout");
-        assert!(reader.await.unwrap() >= 1_000);
+        guarded.write_all(&[7; TOTAL]).await.expect("each stall is shorter than the timeout");
+        assert_eq!(reader.await.unwrap(), TOTAL);
         assert_eq!(stalled.get(), 0);
     }
 }

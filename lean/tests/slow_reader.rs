@@ -1,14 +1,15 @@
 //! A subscriber that reads slower than its stream, whatever its TCP window, costs the server
-//! a bounded number of bytes (the invariant of `send_queue`: twice [`SEND_BUFFER`] in the
+//! a bounded number of bytes (the invariant of `kernel_buffers`: twice [`SEND_BUFFER`] in the
 //! kernel, the rest of one write in user space), and is dropped and counted once its socket
-//! takes nothing for the stall timeout.
+//! takes nothing for the stall timeout: whether the lean writers write its stream, or hyper
+//! does (after `Connection: close`, or a handler's own event-stream response).
 
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
 use axum::routing::get;
 use prometheus_client::registry::Registry;
-use sse_hub::{Hub, StreamOptions};
+use sse_hub::{Delivery, Hub, StreamOptions};
 use sse_lean::{Lean, Options, Reply, SEND_BUFFER, StreamMetrics};
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
@@ -42,19 +43,29 @@ impl Drop for Server {
 }
 
 async fn sse(State(hub): State<Hub<String>>, reply: Reply) -> Response {
+    reply.stream(delivery(&hub), ())
+}
+
+/// A handler's own event stream, which hyper writes on a clean connection.
+async fn own_sse(State(hub): State<Hub<String>>) -> Response {
+    sse_hub::sse_response(delivery(&hub).into_body())
+}
+
+fn delivery(hub: &Hub<String>) -> Delivery {
     let options = StreamOptions {
         retry: Duration::from_secs(1),
         heartbeat: Duration::from_secs(15),
         limit: None,
         stop: Default::default(),
     };
-    reply.stream(hub.subscribe(None).unwrap().into_delivery(options), ())
+    hub.subscribe(None).unwrap().into_delivery(options)
 }
 
 async fn start() -> Server {
     let size = |n| NonZeroUsize::new(n).unwrap();
     let hub: Hub<String> = Hub::new(size(1024), size(64));
-    let router = Router::new().route("/sse", get(sse)).with_state(hub.clone());
+    let router =
+        Router::new().route("/sse", get(sse)).route("/own", get(own_sse)).with_state(hub.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let lean = Lean::new(Options { stall_timeout: STALL_TIMEOUT, ..Options::default() });
@@ -85,14 +96,29 @@ fn stalled(metrics: &StreamMetrics) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reader_slower_than_its_stream_is_dropped_and_counted_within_the_bound() {
+async fn a_reader_slower_than_its_lean_stream_is_dropped_and_counted_within_the_bound() {
+    slow_reader_is_dropped_within_the_bound(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_slower_than_a_stream_hyper_writes_is_dropped_and_counted_within_the_bound() {
+    let close = b"GET /sse HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    slow_reader_is_dropped_within_the_bound(close).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_slower_than_a_handlers_own_stream_is_dropped_and_counted_within_the_bound() {
+    slow_reader_is_dropped_within_the_bound(b"GET /own HTTP/1.1\r\nHost: x\r\n\r\n").await;
+}
+
+async fn slow_reader_is_dropped_within_the_bound(request: &[u8]) {
     let server = start().await;
     // A tiny window, as `slowhttptest -X` advertises, and 16 bytes read every 50 ms.
     let socket = TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(1024).unwrap();
     let receive_buffer = socket.recv_buffer_size().unwrap() as u64;
     let mut tcp = socket.connect(server.addr).await.unwrap();
-    tcp.write_all(b"GET /sse HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    tcp.write_all(request).await.unwrap();
 
     let started = Instant::now();
     let (mut read, mut most_behind) = (0u64, 0u64);
@@ -114,6 +140,7 @@ async fn a_reader_slower_than_its_stream_is_dropped_and_counted_within_the_bound
     // The kernel's share, one chunk in user space (an event and its `retry:`), and what
     // this socket's own receive buffer holds.
     let bound = 2 * SEND_BUFFER as u64 + 2 * EVENT_BYTES as u64 + receive_buffer;
+    eprintln!("{most_behind} bytes behind at most (bound {bound}), dropped after {ended:?}");
     assert!(most_behind <= bound, "{most_behind} bytes behind, over {bound}");
     // The socket fills within the bound at 200 KB/s, then takes nothing for the stall timeout.
     let fill = Duration::from_secs_f64(bound as f64 / 200_000.0);
