@@ -2,13 +2,57 @@
 
 use crate::frame;
 use axum::body::Body;
+use axum::extract::FromRequestParts;
 use axum::http::header::{CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_core::Stream;
 use std::convert::Infallible;
 use std::time::Duration;
+
+/// Where a client resumes: an extractor for the `Last-Event-ID` header an EventSource sends
+/// when it reconnects by itself, or else the `lastEventId` query parameter, which a page
+/// that opens a new EventSource (and so cannot set the header) puts in the URL. The header
+/// wins: it is the newer of the two. Never rejects: no id, or one that is not text, is
+/// `None`; [`Hub::subscribe`](crate::Hub::subscribe) decides what a malformed one means.
+///
+/// ```
+/// use axum::{extract::State, response::Response};
+/// use sse_hub::{Hub, LastEventId, StreamOptions, sse_response};
+///
+/// async fn events(State(hub): State<Hub<String>>, LastEventId(id): LastEventId) -> Response {
+///     let subscription = hub.subscribe(id.as_deref()).expect("the stream is open");
+///     sse_response(subscription.into_stream(StreamOptions::default()))
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LastEventId(pub Option<String>);
+
+/// The query parameter [`LastEventId`] reads when the header is absent.
+pub const LAST_EVENT_ID_PARAM: &str = "lastEventId";
+
+impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(Self::from_parts(parts))
+    }
+}
+
+impl LastEventId {
+    /// The id in `parts`: the header, or else the query parameter.
+    pub fn from_parts(parts: &Parts) -> Self {
+        let header = parts.headers.get("last-event-id").and_then(|value| value.to_str().ok());
+        let param = || {
+            let query = parts.uri.query()?;
+            let mut pairs = form_urlencoded::parse(query.as_bytes());
+            pairs.find(|(name, _)| name == LAST_EVENT_ID_PARAM).map(|(_, value)| value.into_owned())
+        };
+        Self(header.map(str::to_owned).or_else(param))
+    }
+}
 
 /// The headers of an SSE response. `X-Accel-Buffering: no` stops nginx-style proxies from
 /// buffering the stream; `no-cache` keeps caches out of it.
@@ -42,6 +86,24 @@ pub fn retry_response(retry: Duration) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn last_event_id(uri: &str, header: Option<&str>) -> Option<String> {
+        let mut request = axum::http::Request::builder().uri(uri);
+        if let Some(header) = header {
+            request = request.header("Last-Event-ID", header);
+        }
+        let (parts, ()) = request.body(()).unwrap().into_parts();
+        LastEventId::from_parts(&parts).0
+    }
+
+    #[test]
+    fn the_header_wins_over_the_query_and_either_may_be_absent() {
+        assert_eq!(last_event_id("/sse", None), None);
+        assert_eq!(last_event_id("/sse?lastEventId=7-3", None).as_deref(), Some("7-3"));
+        assert_eq!(last_event_id("/sse?a=1&lastEventId=7%2D4", None).as_deref(), Some("7-4"));
+        assert_eq!(last_event_id("/sse?lastEventId=7-3", Some("7-9")).as_deref(), Some("7-9"));
+        assert_eq!(last_event_id("/sse?lasteventid=7-3", None), None, "the name is exact");
+    }
 
     #[tokio::test]
     async fn a_retry_response_is_an_event_stream_of_only_retry_that_closes() {

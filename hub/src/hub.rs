@@ -6,12 +6,9 @@ use bytes::Bytes;
 use serde::Serialize;
 use std::collections::VecDeque;
 use std::num::NonZeroUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::broadcast::{
-    self,
-    error::{RecvError, TryRecvError},
-};
+use tokio::sync::{broadcast, watch};
 
 /// One publisher's stream: a bounded history of encoded events and their fan-out to
 /// subscribers. Cheap to clone; every clone is the same stream.
@@ -83,26 +80,32 @@ pub(crate) struct Fetched {
     pub(crate) unreadable: bool,
 }
 
-/// Rings when the hub has something new for live subscribers: for a writer that drives
-/// many deliveries with [`Delivery::try_next`](crate::Delivery::try_next) and must know when
-/// to try them again. Get one with [`Hub::doorbell`].
-pub struct Doorbell(broadcast::Receiver<Live>);
+/// Rung by every hub of the process each time it has something new for live subscribers.
+static BELL: LazyLock<watch::Sender<()>> = LazyLock::new(|| watch::Sender::new(()));
 
-/// Another doorbell on the same hub, ringing from now on: one for each writer.
-impl Clone for Doorbell {
-    fn clone(&self) -> Self {
-        Self(self.0.resubscribe())
+/// Rings when any hub in the process has something new for live subscribers (an event,
+/// `close`, a `gap`): for a writer that drives many deliveries, of any number of hubs, with
+/// [`Delivery::try_next`](crate::Delivery::try_next) and must know when to try them again.
+/// Rings that come together ring once; none is lost between two waits.
+#[derive(Clone, Debug)]
+pub struct Doorbell(watch::Receiver<()>);
+
+impl Default for Doorbell {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
 impl Doorbell {
-    /// Waits for the next event or `close` after the last ring; several that came together
-    /// ring once. A hub that is gone never rings again.
+    /// A doorbell that rings for what every hub publishes from now on.
+    pub fn new() -> Self {
+        Self(BELL.subscribe())
+    }
+
+    /// Waits for the next ring after the last one waited for.
     pub async fn rung(&mut self) {
-        if let Err(RecvError::Closed) = self.0.recv().await {
-            std::future::pending::<()>().await;
-        }
-        while !matches!(self.0.try_recv(), Err(TryRecvError::Empty | TryRecvError::Closed)) {}
+        // The sender is a static, never dropped: `changed` never fails.
+        let _ = self.0.changed().await;
     }
 }
 
@@ -136,6 +139,16 @@ impl Subscription {
     /// Where this subscription started.
     pub fn start(&self) -> Start {
         self.start
+    }
+}
+
+impl<T: Serialize> Default for Hub<T> {
+    /// A new stream keeping the last 1,024 events for resumes, whose subscribers may fall
+    /// 64 events behind.
+    fn default() -> Self {
+        const HISTORY: NonZeroUsize = NonZeroUsize::new(1024).unwrap();
+        const BACKLOG: NonZeroUsize = NonZeroUsize::new(64).unwrap();
+        Self::new(HISTORY, BACKLOG)
     }
 }
 
@@ -217,7 +230,7 @@ impl<T: Serialize> Hub<T> {
         );
         self.inner.metrics.holes.inc();
         let frame = frame::named(GAP_EVENT, &first_available.to_string());
-        let _ = self.inner.live.send(Live::Gap { first_available, frame });
+        self.send_live(Live::Gap { first_available, frame });
     }
 
     /// Appends one event to history and sends it to live subscribers.
@@ -230,13 +243,14 @@ impl<T: Serialize> Hub<T> {
         state.latest = Some((id, Arc::new(event)));
         state.next_index = id.index + 1;
         self.inner.metrics.published.inc();
-        // No subscribers is not an error: the event waits in history.
-        let _ = self.inner.live.send(Live::Event { id, frame });
+        self.send_live(Live::Event { id, frame });
     }
 
-    /// A doorbell that rings for every event (and `close`) published from now on.
-    pub fn doorbell(&self) -> Doorbell {
-        Doorbell(self.inner.live.subscribe())
+    /// Sends `live` to live subscribers, and rings every [`Doorbell`] after.
+    fn send_live(&self, live: Live) {
+        // No subscribers is not an error: an event waits in history.
+        let _ = self.inner.live.send(live);
+        BELL.send_modify(|()| {});
     }
 
     /// The index of the latest event, 0 before the first one.
@@ -276,7 +290,7 @@ impl<T: Serialize> Hub<T> {
         state.history.clear();
         state.latest = None;
         state.next_index = 1;
-        let _ = self.inner.live.send(Live::Restart);
+        self.send_live(Live::Restart);
     }
 
     /// Ends the stream: subscribers get `close` with `reason`, later ones none at all.
@@ -284,7 +298,7 @@ impl<T: Serialize> Hub<T> {
         let mut state = self.state();
         let frame = frame::named(CLOSE_EVENT, reason);
         state.closed = Some(frame.clone());
-        let _ = self.inner.live.send(Live::Close(frame));
+        self.send_live(Live::Close(frame));
     }
 
     /// Whether the stream has ended.

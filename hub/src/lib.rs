@@ -61,7 +61,9 @@ mod redis_log;
 mod stream;
 
 #[cfg(feature = "axum")]
-pub use crate::axum::{SSE_HEADERS, retry_response, sse_response};
+pub use crate::axum::{
+    LAST_EVENT_ID_PARAM, LastEventId, SSE_HEADERS, retry_response, sse_response,
+};
 #[cfg(feature = "runtime")]
 pub use hub::{Doorbell, Hub, Start, Subscription};
 #[cfg(feature = "runtime")]

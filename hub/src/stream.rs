@@ -20,19 +20,67 @@ use tokio::sync::broadcast::{
 use tokio::time::{Instant, Interval, interval_at};
 use tokio_util::sync::CancellationToken;
 
-/// How one connection's stream behaves.
+/// How one connection's stream behaves. `StreamOptions::default()` suits most streams;
+/// change what you need with the builder methods:
+///
+/// ```
+/// use sse_hub::StreamOptions;
+/// use std::time::Duration;
+///
+/// let options = StreamOptions::default().retry(Duration::from_secs(5)).limit(100);
+/// assert_eq!(options.heartbeat, Duration::from_secs(15));
+/// ```
 #[derive(Clone, Debug)]
 pub struct StreamOptions {
-    /// Sent as `retry:` with every event: how long the browser waits before reconnecting.
+    /// Sent as `retry:` once, with the connection's first frame: how long the browser waits
+    /// before reconnecting. Default: 3 s.
     pub retry: Duration,
     /// How long a stream may stay silent before a `ping` event goes out: it keeps proxies
     /// from closing idle streams and lets a page see that the link is alive (EventSource
-    /// hides comment lines from pages). While events flow, no ping is sent.
+    /// hides comment lines from pages). While events flow, no ping is sent. Default: 15 s.
     pub heartbeat: Duration,
-    /// Close after this many events (replayed ones included) with `close`.
+    /// Close after this many events (replayed ones included) with `close`. Default: none.
     pub limit: Option<NonZeroU64>,
     /// Cancelled at shutdown: the stream ends without `close`, so browsers reconnect.
+    /// Default: never (`sse_lean::Lean` ends its streams at shutdown by itself).
     pub stop: CancellationToken,
+}
+
+impl Default for StreamOptions {
+    fn default() -> Self {
+        Self {
+            retry: Duration::from_secs(3),
+            heartbeat: Duration::from_secs(15),
+            limit: None,
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+impl StreamOptions {
+    /// Sets [`StreamOptions::retry`].
+    pub fn retry(mut self, retry: Duration) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets [`StreamOptions::heartbeat`].
+    pub fn heartbeat(mut self, heartbeat: Duration) -> Self {
+        self.heartbeat = heartbeat;
+        self
+    }
+
+    /// Sets [`StreamOptions::limit`]; `0` means no limit.
+    pub fn limit(mut self, events: u64) -> Self {
+        self.limit = NonZeroU64::new(events);
+        self
+    }
+
+    /// Sets [`StreamOptions::stop`].
+    pub fn stop(mut self, stop: CancellationToken) -> Self {
+        self.stop = stop;
+        self
+    }
 }
 
 /// What comes next on a connection.
@@ -59,8 +107,8 @@ pub enum TryNext {
     Finished,
 }
 
-/// Up to three frames to write together: `retry:` and an event, and `close` when the event
-/// was the connection's last. They are shared, never copied per connection.
+/// Up to three frames to write together: `retry:` (on a connection's first write) and an
+/// event, and `close` when the event was the connection's last. They are shared, never copied per connection.
 #[derive(Debug, Default)]
 pub struct Frames {
     parts: [Bytes; 3],
@@ -76,6 +124,13 @@ impl Frames {
 
     fn push(&mut self, frame: Bytes) {
         self.parts[self.len] = frame;
+        self.len += 1;
+    }
+
+    /// Puts `frame` before the others.
+    fn push_front(&mut self, frame: Bytes) {
+        self.parts[..=self.len].rotate_right(1);
+        self.parts[0] = frame;
         self.len += 1;
     }
 
@@ -108,7 +163,8 @@ pub struct Delivery {
     live: broadcast::Receiver<Live>,
     /// Only where several processes feed the hub: never send an index twice.
     seen_through: u64,
-    retry: Bytes,
+    /// `retry:`, until it goes out with the connection's first frame.
+    retry: Option<Bytes>,
     heartbeat: Duration,
     /// Wakes [`Delivery::next`] for a ping; made on its first wait, as a writer that only
     /// calls [`Delivery::try_next`] never needs it.
@@ -117,6 +173,8 @@ pub struct Delivery {
     last_sent: Instant,
     limit: Option<NonZeroU64>,
     stop: CancellationToken,
+    /// The server's own stop, if it serves this delivery ([`Delivery::end_on`]).
+    server_stop: Option<CancellationToken>,
     delivered: u64,
     last_id: Option<EventId>,
     finished: bool,
@@ -134,12 +192,13 @@ impl Subscription {
             backlog: backlog.into_iter(),
             live,
             seen_through,
-            retry: frame::retry(retry),
+            retry: Some(frame::retry(retry)),
             heartbeat,
             heartbeat_timer: None,
             last_sent: Instant::now(),
             limit,
             stop,
+            server_stop: None,
             delivered: 0,
             last_id: None,
             finished: false,
@@ -158,6 +217,19 @@ impl Subscription {
 }
 
 impl Delivery {
+    /// Ends this delivery when `stop` is cancelled too, as when [`StreamOptions::stop`] is:
+    /// for a server that ends its streams at shutdown by itself (`sse_lean` does).
+    pub fn end_on(mut self, stop: CancellationToken) -> Self {
+        self.server_stop = Some(stop);
+        self
+    }
+
+    /// Whether a stop ([`StreamOptions::stop`], [`Delivery::end_on`]) was cancelled.
+    fn stopped(&self) -> bool {
+        self.stop.is_cancelled()
+            || self.server_stop.as_ref().is_some_and(|stop| stop.is_cancelled())
+    }
+
     /// Every frame still to come, in order, as a response body.
     pub fn into_body(mut self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         stream! {
@@ -203,8 +275,11 @@ impl Delivery {
         self.last_sent + self.heartbeat
     }
 
-    /// Counts `frames` as delivered now.
-    fn hand_out(&mut self, frames: Frames) -> Frames {
+    /// Counts `frames` as delivered now; the connection's first frames carry `retry:`.
+    fn hand_out(&mut self, mut frames: Frames) -> Frames {
+        if let Some(retry) = self.retry.take() {
+            frames.push_front(retry);
+        }
         self.metrics.delivered_bytes.inc_by(frames.byte_len() as u64);
         self.last_sent = Instant::now();
         frames
@@ -218,7 +293,7 @@ impl Delivery {
             Some((None, frame)) => return Some(Next::Notice(frame)),
             None => {}
         }
-        if self.stop.is_cancelled() {
+        if self.stopped() {
             return Some(Next::End);
         }
         let item = match self.live.try_recv() {
@@ -236,9 +311,16 @@ impl Delivery {
     async fn wait_source(&mut self) -> Next {
         let (due, period) = (self.ping_due(), self.heartbeat);
         let heartbeat = self.heartbeat_timer.get_or_insert_with(|| interval_at(due, period));
+        let server_stop = async {
+            match &self.server_stop {
+                Some(stop) => stop.cancelled().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             biased;
             _ = self.stop.cancelled() => Next::End,
+            () = server_stop => Next::End,
             item = self.live.recv() => next_live(item, &self.metrics),
             _ = heartbeat.tick() => Next::Ping,
         }
@@ -289,8 +371,7 @@ impl Delivery {
         self.last_id = Some(id);
         self.delivered += 1;
         self.metrics.delivered.inc();
-        let mut frames = Frames::one(self.retry.clone());
-        frames.push(frame);
+        let mut frames = Frames::one(frame);
         if self.limit.is_some_and(|limit| self.delivered == limit.get()) {
             let reason =
                 format!("this connection's limit of {} events was reached", self.delivered);

@@ -118,8 +118,10 @@ async fn resume_from_every_position() {
             assert_eq!(blocks[0].event.as_deref(), Some("gap"), "{last_event_id:?}");
             assert_eq!(blocks[0].data, at(3), "gap names the first id available");
         }
+        // `retry:` once, with the connection's first frame (the gap, or its first event).
+        assert_eq!(blocks[0].retry.as_deref(), Some("1234"), "{last_event_id:?}");
+        assert!(blocks[1..].iter().all(|b| b.retry.is_none()), "{last_event_id:?}");
         for block in blocks.iter().filter(|b| b.id.is_some()) {
-            assert_eq!(block.retry.as_deref(), Some("1234"));
             let index = block.id.as_ref().unwrap().parse::<EventId>().unwrap().index;
             assert_eq!(block.data, (index * 10).to_string());
         }
@@ -258,18 +260,14 @@ async fn try_next_hands_out_what_is_ready_without_waiting() {
     let hub = hub(8, 16);
     hub.publish(|index| index);
     let stop = CancellationToken::new();
-    let mut doorbell = hub.doorbell();
     let mut delivery = hub.subscribe(None).unwrap().into_delivery(options(Some(3), &stop));
     let TryNext::Frames(latest) = delivery.try_next() else { panic!("the latest event at once") };
     assert_eq!(indices(&blocks_of(latest)), [1]);
     assert!(matches!(delivery.try_next(), TryNext::Empty));
 
-    // Two events ring once, and both are ready.
+    // Two events published together are both ready.
     hub.publish(|index| index);
     hub.publish(|index| index);
-    doorbell.rung().await;
-    let rung_again = tokio::time::timeout(Duration::from_secs(1), doorbell.rung()).await;
-    assert!(rung_again.is_err(), "events published together ring once");
     let TryNext::Frames(second) = delivery.try_next() else { panic!("event 2 is ready") };
     assert_eq!(indices(&blocks_of(second)), [2]);
 
@@ -296,4 +294,27 @@ async fn try_next_pings_when_due_and_ends_at_stop() {
     assert_eq!(delivery.ping_due(), due + HEARTBEAT, "the next one a period later");
     stop.cancel();
     assert!(matches!(delivery.try_next(), TryNext::Finished));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_delivery_ends_on_either_its_own_stop_or_the_servers() {
+    let hub = hub(8, 16);
+    hub.publish(|index| index);
+    for servers in [false, true] {
+        let (own, server) = (CancellationToken::new(), CancellationToken::new());
+        let delivery = hub.subscribe(None).unwrap().into_delivery(options(None, &own));
+        let mut delivery = delivery.end_on(server.clone());
+        assert!(delivery.next().await.is_some(), "the latest event");
+        let waiting = tokio::spawn(async move { delivery.next().await.is_none() });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        match servers {
+            true => server.cancel(),
+            false => own.cancel(),
+        }
+        assert!(
+            waiting.await.unwrap(),
+            "ended by the {} stop",
+            if servers { "server's" } else { "own" }
+        );
+    }
 }

@@ -16,7 +16,7 @@ use crate::kernel_buffers;
 use crate::limits::{self, Phase};
 use crate::metrics::{StreamMetrics, Writer};
 use crate::once::{self, After};
-use crate::reply::{Arrival, Held, LeanStream};
+use crate::reply::{Arrival, By, Held, LeanStream};
 use crate::slow::Ended;
 use crate::stall::StallGuard;
 use crate::waiting::{Waiter, Waiting};
@@ -185,10 +185,11 @@ impl Connection {
 
     /// The router's answer to `request`. A `GET` may be answered with a lean stream.
     async fn route(&self, mut request: Request<Body>) -> Response {
-        let arrival = match *request.method() {
-            Method::GET => Arrival::Lean,
-            _ => Arrival::Hyper(self.shared.metrics.clone()),
+        let by = match *request.method() {
+            Method::GET => By::Lean,
+            _ => By::Hyper(self.shared.metrics.clone()),
         };
+        let arrival = Arrival { by, stop: self.shared.stop.clone() };
         tag(&mut request, arrival, self.peer);
         let Ok(response) = self.shared.router.clone().oneshot(request).await;
         response

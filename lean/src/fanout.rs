@@ -73,10 +73,9 @@ pub struct Writers {
 }
 
 impl Writers {
-    /// Starts one writer per runtime thread in `tasks`, each woken by `doorbell`, until
-    /// `stop`; the streams that leave them go to `leaving`.
+    /// Starts one writer per runtime thread in `tasks`, each woken when any hub publishes,
+    /// until `stop`; the streams that leave them go to `leaving`.
     pub fn start(
-        doorbell: &Doorbell,
         leaving: mpsc::UnboundedSender<Leaving>,
         tasks: &TaskTracker,
         stop: &CancellationToken,
@@ -85,7 +84,7 @@ impl Writers {
         let mut inboxes = Vec::with_capacity(threads);
         for _ in 0..threads {
             let (inbox, received) = mpsc::unbounded_channel();
-            let writer = Writer::new(received, doorbell.clone(), leaving.clone(), stop.clone())?;
+            let writer = Writer::new(received, leaving.clone(), stop.clone())?;
             tasks.spawn(writer.run());
             inboxes.push(inbox);
         }
@@ -136,7 +135,6 @@ struct Writer {
 impl Writer {
     fn new(
         inbox: mpsc::UnboundedReceiver<NewStream>,
-        doorbell: Doorbell,
         leaving: mpsc::UnboundedSender<Leaving>,
         stop: CancellationToken,
     ) -> io::Result<Self> {
@@ -149,7 +147,7 @@ impl Writer {
         Ok(Self {
             streams: Slab::new(),
             inbox,
-            doorbell,
+            doorbell: Doorbell::new(),
             peers,
             registry,
             events: Events::with_capacity(EVENTS_PER_POLL),
@@ -363,7 +361,7 @@ mod tests {
             let tasks = TaskTracker::new();
             let stop = CancellationToken::new();
             let (leaving, mut leavers) = mpsc::unbounded_channel();
-            let writers = Writers::start(&hub.doorbell(), leaving, &tasks, &stop).unwrap();
+            let writers = Writers::start(leaving, &tasks, &stop).unwrap();
             let writers = Arc::new(writers);
             let left = Arc::new(AtomicUsize::new(0));
             let (back, counted) = (writers.clone(), left.clone());

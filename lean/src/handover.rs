@@ -15,7 +15,7 @@ use crate::Options;
 use crate::connection::{Shared, tag};
 use crate::kernel_buffers::{self, BoundWhenStreaming, StreamingFlag};
 use crate::limits::Phase;
-use crate::reply::Arrival;
+use crate::reply::{Arrival, By};
 use crate::rewind::Rewind;
 use crate::waiting::{Waiter, Waiting};
 use axum::body::Body;
@@ -44,10 +44,12 @@ pub async fn serve(
     let tcp = BoundWhenStreaming::new(tcp, streaming.clone());
     let io = Rewind::new(shared.stall_guard(tcp), buf.into(), move || on_read.read());
     let (router, metrics, tracked) = (shared.router.clone(), shared.metrics.clone(), track.clone());
+    let stop = shared.stop.clone();
     let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
         let in_flight = tracked.begin();
         let mut request = request.map(Body::new);
-        tag(&mut request, Arrival::Hyper(metrics.clone()), peer);
+        let arrival = Arrival { by: By::Hyper(metrics.clone()), stop: stop.clone() };
+        tag(&mut request, arrival, peer);
         let (router, streaming) = (router.clone(), streaming.clone());
         async move {
             let Ok(response) = router.oneshot(request).await;

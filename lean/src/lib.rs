@@ -106,15 +106,16 @@ pub use kernel_buffers::{RECEIVE_BUFFER, SEND_BUFFER};
 pub use limits::BUFFER_BUDGET;
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
+pub use sse_hub::{Hub, LastEventId, StreamOptions};
 
 use axum::Router;
 use connection::{Connection, Shared};
 use fanout::{Leaving, Writers};
 use slow::Next;
-use sse_hub::Doorbell;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -167,24 +168,26 @@ impl Lean {
         &self.metrics
     }
 
-    /// Serves `router` on `listener` until `shutdown` completes; the writers wake when
-    /// `doorbell` rings (the hub published). Then it stops accepting, closes connections
-    /// between requests, lets hyper finish the responses it is writing, and returns once
-    /// every connection is done. Open streams end when their deliveries do: cancel their
-    /// `StreamOptions::stop` when `shutdown` completes.
+    /// Serves `router` on `listener`, in the shape of `axum::serve`: `.await` it to run
+    /// forever, or add [`Serve::with_graceful_shutdown`]. The writers wake whenever any
+    /// [`Hub`] of the process publishes, so one server serves any number of hubs.
     ///
     /// Handlers see the peer's address as `ConnectInfo<SocketAddr>`.
-    pub async fn serve(
+    pub fn serve(self, listener: TcpListener, router: Router) -> Serve {
+        Serve { lean: self, listener, router }
+    }
+
+    /// Serves until `shutdown` completes (see [`WithGracefulShutdown`]).
+    async fn run(
         self,
         mut listener: TcpListener,
         router: Router,
-        doorbell: Doorbell,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
         let Self { options, metrics } = self;
         let (stop, tasks) = (CancellationToken::new(), TaskTracker::new());
         let (leaving, left) = mpsc::unbounded_channel();
-        let writers = Writers::start(&doorbell, leaving, &tasks, &stop)?;
+        let writers = Writers::start(leaving, &tasks, &stop)?;
         let waiting = Arc::new(Waiting::default());
         let shared =
             Arc::new(Shared { router, writers, options, metrics, stop: stop.clone(), waiting });
@@ -204,6 +207,55 @@ impl Lean {
         tasks.close();
         tasks.wait().await;
         Ok(())
+    }
+}
+
+/// A server that runs until the process ends: `.await` it. Made by [`Lean::serve`].
+#[must_use = "a server does nothing until it is awaited"]
+pub struct Serve {
+    lean: Lean,
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Serve {
+    /// Serves until `signal` completes, then shuts down gracefully: it stops accepting,
+    /// closes connections between requests, ends every open stream served with [`Reply`]
+    /// (lean or written by hyper) as if the server had gone, so browsers reconnect, lets
+    /// hyper finish the other responses it is writing, and returns once every connection
+    /// is done. A stream a handler made without [`Reply`] ends when its body does.
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        WithGracefulShutdown { serve: self, signal }
+    }
+}
+
+impl IntoFuture for Serve {
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        self.with_graceful_shutdown(std::future::pending()).into_future()
+    }
+}
+
+/// A server that shuts down gracefully when its signal completes: `.await` it. Made by
+/// [`Serve::with_graceful_shutdown`].
+#[must_use = "a server does nothing until it is awaited"]
+pub struct WithGracefulShutdown<F> {
+    serve: Serve,
+    signal: F,
+}
+
+impl<F: Future<Output = ()> + Send + 'static> IntoFuture for WithGracefulShutdown<F> {
+    type Output = io::Result<()>;
+    type IntoFuture = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let Serve { lean, listener, router } = self.serve;
+        Box::pin(lean.run(listener, router, self.signal))
     }
 }
 

@@ -1,19 +1,30 @@
-//! The handler's side: [`Reply`] answers a `GET /sse` with a hub's [`Delivery`], written by
-//! the lean writers when the request came through [`serve`](crate::Lean::serve) on a connection
-//! they can take, and as an ordinary hyper body otherwise.
+//! The handler's side: [`Reply`] answers a `GET` with a hub's stream, written by the lean
+//! writers when the request came through [`serve`](crate::Lean::serve) on a connection they
+//! can take, and as an ordinary hyper body otherwise.
 
 use crate::metrics::{OpenCount, StreamMetrics, Writer};
 use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
-use sse_hub::{Delivery, SSE_HEADERS, sse_response};
+use serde::Serialize;
+use sse_hub::{Delivery, Hub, LastEventId, SSE_HEADERS, StreamOptions, sse_response};
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
 
 /// How a request reached the handler, put in its extensions by [`serve`](crate::Lean::serve).
 #[derive(Clone, Debug)]
-pub(crate) enum Arrival {
+pub(crate) struct Arrival {
+    pub by: By,
+    /// Cancelled when the server shuts down: every stream it serves ends then.
+    pub stop: CancellationToken,
+}
+
+/// Who can write a stream for the request.
+#[derive(Clone, Debug)]
+pub(crate) enum By {
     /// A clean `GET` whose connection the lean writers can take: the answer is carried out
     /// of the router in a [`LeanStream`], and the connection layer writes it.
     Lean,
@@ -21,23 +32,20 @@ pub(crate) enum Arrival {
     Hyper(StreamMetrics),
 }
 
-/// The way to answer a `GET /sse` with a stream: an extractor that never fails.
+/// The way to answer a `GET` with a stream: an extractor that never fails.
 ///
-/// ```no_run
-/// use axum::response::Response;
-/// use sse_hub::{Hub, StreamOptions};
+/// ```
+/// use axum::{extract::State, response::Response};
+/// use sse_lean::{Hub, LastEventId, Reply, StreamOptions};
 ///
-/// async fn sse(axum::extract::State(hub): axum::extract::State<Hub<String>>, reply: sse_lean::Reply) -> Response {
-///     let options = StreamOptions {
-///         retry: std::time::Duration::from_secs(3),
-///         heartbeat: std::time::Duration::from_secs(15),
-///         limit: None,
-///         stop: Default::default(),
-///     };
-///     let subscription = hub.subscribe(None).expect("the stream is open");
-///     reply.stream(subscription.into_delivery(options), ())
+/// async fn events(State(hub): State<Hub<String>>, last: LastEventId, reply: Reply) -> Response {
+///     reply.subscribe(&hub, last, StreamOptions::default())
 /// }
 /// ```
+///
+/// Under [`Lean::serve`](crate::Lean::serve), the stream ends by itself when the server
+/// shuts down; under any other server (`axum::serve`), it is an ordinary response body,
+/// ended by [`StreamOptions::stop`].
 #[derive(Debug)]
 pub struct Reply(Option<Arrival>);
 
@@ -71,18 +79,37 @@ impl LeanStream {
 }
 
 impl Reply {
+    /// Subscribes to `hub` from where the client left off and answers with the stream, or
+    /// with `204 No Content` once the hub is closed (which stops an EventSource for good).
+    pub fn subscribe<T: Serialize>(
+        self,
+        hub: &Hub<T>,
+        LastEventId(last_event_id): LastEventId,
+        options: StreamOptions,
+    ) -> Response {
+        match hub.subscribe(last_event_id.as_deref()) {
+            Some(subscription) => self.stream(subscription.into_delivery(options), ()),
+            None => StatusCode::NO_CONTENT.into_response(),
+        }
+    }
+
     /// A `200 text/event-stream` response that writes every frame of `delivery`, then drops
-    /// `guard`: when the stream ends, the peer leaves, a write stalls, or at shutdown.
+    /// `guard`: when the stream ends, the peer leaves, a write stalls, or at shutdown. The
+    /// guard is the hook for what must happen at a stream's end (a connection slot freed,
+    /// a log line): `tower_http`'s `TraceLayer` sees a lean stream's response, but not its
+    /// end, as the stream's body never passes through the layers.
     pub fn stream(self, delivery: Delivery, guard: impl Send + Sync + 'static) -> Response {
-        let held = Held { delivery, guard: Box::new(guard) };
-        match self.0 {
-            Some(Arrival::Lean) => {
+        let Some(Arrival { by, stop }) = self.0 else {
+            return hyper_body(Held { delivery, guard: Box::new(guard) }, None);
+        };
+        let held = Held { delivery: delivery.end_on(stop), guard: Box::new(guard) };
+        match by {
+            By::Lean => {
                 let mut response = SSE_HEADERS.into_response();
                 response.extensions_mut().insert(LeanStream(Arc::new(Mutex::new(Some(held)))));
                 response
             }
-            Some(Arrival::Hyper(metrics)) => hyper_body(held, Some(metrics.open(Writer::Hyper))),
-            None => hyper_body(held, None),
+            By::Hyper(metrics) => hyper_body(held, Some(metrics.open(Writer::Hyper))),
         }
     }
 }

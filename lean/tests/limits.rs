@@ -4,10 +4,9 @@
 
 use axum::Router;
 use axum::routing::get;
-use sse_hub::Hub;
 use sse_lean::{Lean, Options};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
-use std::num::NonZeroUsize;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,8 +25,6 @@ struct Server {
 }
 
 async fn start() -> Server {
-    let size = |n| NonZeroUsize::new(n).unwrap();
-    let hub: Hub<String> = Hub::new(size(16), size(16));
     let router = Router::new().route("/text", get(|| async { "hello" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -37,7 +34,9 @@ async fn start() -> Server {
     let shutdown = async {
         let _ = stopped.await;
     };
-    tokio::spawn(Lean::new(options).serve(listener, router, hub.doorbell(), shutdown));
+    tokio::spawn(
+        Lean::new(options).serve(listener, router).with_graceful_shutdown(shutdown).into_future(),
+    );
     Server { addr, _stop: stop }
 }
 

@@ -6,9 +6,8 @@
 
 use axum::Router;
 use axum::routing::get;
-use sse_hub::Hub;
 use sse_lean::{Lean, Options};
-use std::num::NonZeroUsize;
+use std::future::IntoFuture;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
@@ -45,17 +44,16 @@ async fn a_new_client_gets_in_when_idle_connections_of_any_kind_hold_every_file(
 }
 
 async fn a_new_client_gets_in(kind: &str, sent: &[u8], answered: bool) {
-    let size = |n| NonZeroUsize::new(n).unwrap();
-    let hub: Hub<String> = Hub::new(size(16), size(16));
     let router = Router::new().route("/text", get(|| async { "hello" }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let long = Duration::from_secs(120);
     let options = Options { head_timeout: long, idle_timeout: long, ..Options::default() };
     let stop = CancellationToken::new();
-    let server =
-        Lean::new(options).serve(listener, router, hub.doorbell(), stop.clone().cancelled_owned());
-    let server = tokio::spawn(server);
+    let server = Lean::new(options)
+        .serve(listener, router)
+        .with_graceful_shutdown(stop.clone().cancelled_owned());
+    let server = tokio::spawn(server.into_future());
     // The client's socket is made before the files run out.
     let client = TcpSocket::new_v4().unwrap();
 

@@ -11,6 +11,7 @@ use axum::routing::get;
 use prometheus_client::registry::Registry;
 use sse_hub::{Delivery, Hub, StreamOptions};
 use sse_lean::{Lean, Options, Reply, SEND_BUFFER, StreamMetrics};
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -74,7 +75,7 @@ async fn start() -> Server {
     let shutdown = async {
         let _ = stopped.await;
     };
-    tokio::spawn(lean.serve(listener, router, hub.doorbell(), shutdown));
+    tokio::spawn(lean.serve(listener, router).with_graceful_shutdown(shutdown).into_future());
     let publishing = hub.clone();
     let publisher = tokio::spawn(async move {
         loop {
@@ -142,9 +143,10 @@ async fn slow_reader_is_dropped_within_the_bound(request: &[u8]) {
     let bound = 2 * SEND_BUFFER as u64 + 2 * EVENT_BYTES as u64 + receive_buffer;
     eprintln!("{most_behind} bytes behind at most (bound {bound}), dropped after {ended:?}");
     assert!(most_behind <= bound, "{most_behind} bytes behind, over {bound}");
-    // The socket fills within the bound at 200 KB/s, then takes nothing for the stall timeout.
+    // The socket fills within the bound at 200 KB/s, then takes nothing for the stall timeout;
+    // the slack is for a loaded machine, where the publisher and the reader run late.
     let fill = Duration::from_secs_f64(bound as f64 / 200_000.0);
-    let slack = Duration::from_secs(2);
+    let slack = Duration::from_secs(5);
     assert!(ended <= fill + STALL_TIMEOUT + slack, "dropped after {ended:?}");
     assert_eq!(stalled(&server.metrics), 1, "counted as stalled");
 }

@@ -45,7 +45,7 @@ use leptos_axum::{LeptosRoutes, file_and_error_handler, generate_route_list};
 use prometheus_client::registry::Registry;
 use source::Source;
 use sse_hub::Hub;
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -63,12 +63,10 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     /// The stream: this process's hub, or the one shared through Redis (`--redis-url`).
     pub source: Source,
-    /// Sent as `retry:` with every event, jittered per connection.
+    /// Sent as `retry:` once per connection, jittered per connection.
     pub retry: Duration,
     /// How often the stream carries something, told to pages for dead-link detection.
     pub pace: Pace,
-    /// Cancelled at shutdown: ends the generator and every open stream.
-    pub stop: CancellationToken,
     /// The open streams' slots, at most `--max-connections`.
     pub slots: StreamSlots,
     /// This server's metrics, served at `/metrics`.
@@ -135,14 +133,13 @@ pub async fn serve(
         source,
         retry: config.retry,
         pace: Pace { interval: config.interval, heartbeat: config.keepalive },
-        stop: stop.clone(),
         slots,
         metrics,
     };
-    let doorbell = state.source.hub().doorbell();
     let app = layers::around(router(state), &config.allow_origin);
     tracing::info!("listening on http://{addr}");
-    let every_connection = lean.serve(listener, app, doorbell, stop_on(shutdown, stop.clone()));
+    let every_connection =
+        lean.serve(listener, app).with_graceful_shutdown(stop_on(shutdown, stop.clone()));
     let served = bounded_shutdown(every_connection, stop, config.shutdown_timeout).await;
     // The generator ends at stop; with Redis it releases its lease, so another instance
     // takes over at once instead of after the lease expires.
@@ -152,8 +149,8 @@ pub async fn serve(
     served
 }
 
-/// Waits for `shutdown`, then cancels `stop`: open SSE streams never finish on their own, so
-/// graceful shutdown would wait for them forever.
+/// Waits for `shutdown`, then cancels `stop`, which ends the generator (and bounds the wait
+/// for connections).
 async fn stop_on(shutdown: impl Future<Output = ()>, stop: CancellationToken) {
     shutdown.await;
     tracing::info!("shutting down");
@@ -163,11 +160,11 @@ async fn stop_on(shutdown: impl Future<Output = ()>, stop: CancellationToken) {
 /// Runs `server` to its end, but for no longer than `timeout` once `stop` is cancelled: a
 /// client that holds its connection open must not keep the process from exiting.
 async fn bounded_shutdown(
-    server: impl Future<Output = std::io::Result<()>>,
+    server: impl IntoFuture<Output = std::io::Result<()>>,
     stop: CancellationToken,
     timeout: Duration,
 ) -> std::io::Result<()> {
-    let mut server = std::pin::pin!(server);
+    let mut server = std::pin::pin!(server.into_future());
     tokio::select! {
         result = &mut server => return result,
         () = stop.cancelled() => {}

@@ -90,11 +90,10 @@ async fn open(
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
     tracing::info!(resume_from, start = ?subscription.start(), "subscriber connected");
+    // No stop to pass: the server ends every stream at shutdown by itself.
     let options = StreamOptions {
-        retry: jittered(state.retry),
-        heartbeat: state.pace.heartbeat,
         limit: query.limit.map(|Limit(limit)| limit),
-        stop: state.stop.clone(),
+        ..StreamOptions::default().retry(jittered(state.retry)).heartbeat(state.pace.heartbeat)
     };
     let open = OpenStream::new(peer, slot);
     Ok(reply.stream(subscription.into_delivery(options), open))

@@ -11,6 +11,7 @@ use axum::routing::{any, get, post};
 use sse_hub::{Hub, StreamOptions};
 use sse_lean::{Lean, Options, Reply};
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
@@ -99,8 +100,8 @@ async fn start_lean(shutdown: CancellationToken) -> (Server, JoinHandle<std::io:
     let app = router(server.hub.clone(), shutdown.clone());
     // The defaults (30 s for a head, 60 s idle) outlast every case, as hyper has no timer.
     let lean = Lean::new(Options::default());
-    let serve = lean.serve(listener, app, server.hub.doorbell(), shutdown.cancelled_owned());
-    (server, tokio::spawn(serve))
+    let serve = lean.serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned());
+    (server, tokio::spawn(serve.into_future()))
 }
 
 async fn start_hyper(shutdown: CancellationToken) -> (Server, JoinHandle<std::io::Result<()>>) {

@@ -11,6 +11,7 @@ use axum::routing::{any, get};
 use sse_hub::{Hub, StreamOptions};
 use sse_lean::{Lean, Options, Reply, StreamMetrics};
 use std::collections::HashMap;
+use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Once;
@@ -57,8 +58,11 @@ pub async fn start(options: Options) -> Server {
     let addr = listener.local_addr().unwrap();
     let lean = Lean::new(options);
     let metrics = lean.metrics().clone();
-    let served =
-        tokio::spawn(lean.serve(listener, router, hub.doorbell(), stop.clone().cancelled_owned()));
+    let served = tokio::spawn(
+        lean.serve(listener, router)
+            .with_graceful_shutdown(stop.clone().cancelled_owned())
+            .into_future(),
+    );
     Server { addr, metrics, stop, served }
 }
 
