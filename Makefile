@@ -39,10 +39,12 @@ test-tools:
 
 ## unit: Rust unit and integration tests (app, hub, lean, server, open-files, bench; the frontend is
 ## only WASM glue); the multi-instance tests need redis-server, installed here if missing. A debug
-## build, so an arithmetic overflow panics; sse-lean's generated attack runs 24 cases here
+## build, so an arithmetic overflow panics; sse-lean's generated attack runs 24 cases here. Then
+## sse-hub and sse-lean are packaged and built as crates.io would (`cargo publish --dry-run`)
 unit:
 	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p sse-lean -p server -p open-files -p bench
+	cargo publish --dry-run --allow-dirty -p sse-hub -p sse-lean
 
 ## faults: the seeded fault-injection test of the shared stream (server/tests/faults.rs) for
 ## SEEDS seeds (default 5), FAULT_SECS seconds of faults each (default 60); `make unit` runs
