@@ -392,7 +392,7 @@ pub(crate) fn start_for(
         return Start::Gap;
     }
     if id.index > last {
-        tracing::warn!(%id, last, "ignoring a Last-Event-ID from the future");
+        tracing::info!(%id, last, "ignoring a Last-Event-ID from the future");
         return Start::Latest;
     }
     match first {
@@ -405,7 +405,7 @@ fn parse_last_event_id(raw: &str) -> Option<EventId> {
     match raw.parse::<EventId>() {
         Ok(id) => Some(id),
         Err(_) => {
-            tracing::warn!(last_event_id = raw, "ignoring a malformed Last-Event-ID");
+            tracing::debug!(last_event_id = raw, "ignoring a malformed Last-Event-ID");
             None
         }
     }
