@@ -14,7 +14,9 @@ use std::str::FromStr;
 /// earlier run can be told apart, and the event's index in that stream, from 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct EventId {
+    /// The stream's start, in Unix milliseconds.
     pub epoch: u64,
+    /// The event's place in the stream, from 1.
     pub index: u64,
 }
 
