@@ -20,13 +20,15 @@ pub(crate) fn retry(retry: Duration) -> Bytes {
     Bytes::from(format!("retry: {}\n", retry.as_millis()))
 }
 
-/// One `data:` line per line of `data`, so a newline can never end the frame early; an
-/// empty `data` still gets one line, because EventSource drops events without data.
+/// One `data:` line per line of `data`, whatever ends its lines (`\r\n`, `\n` or a lone
+/// `\r`, as the SSE spec reads them), so a line break can never end the frame early or start
+/// another field; an empty `data` still gets one line, because EventSource drops events
+/// without data.
 fn data_lines(data: &str) -> String {
     let mut lines = String::with_capacity(data.len() + 8);
-    for line in data.split('\n') {
+    for line in data.replace("\r\n", "\n").split(['\n', '\r']) {
         lines.push_str("data: ");
-        lines.push_str(line.strip_suffix('\r').unwrap_or(line));
+        lines.push_str(line);
         lines.push('\n');
     }
     lines
@@ -42,6 +44,8 @@ mod tests {
         assert_eq!(event(id, r#"{"a":1}"#), "id: 7-3\ndata: {\"a\":1}\n\n");
         assert_eq!(named("close", "bye"), "event: close\ndata: bye\n\n");
         assert_eq!(named("gap", "two\nlines"), "event: gap\ndata: two\ndata: lines\n\n");
+        let endings = "a\r\nb\rc\nd";
+        assert_eq!(named("x", endings), "event: x\ndata: a\ndata: b\ndata: c\ndata: d\n\n");
         assert_eq!(retry(Duration::from_millis(8500)), "retry: 8500\n");
     }
 }

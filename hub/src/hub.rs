@@ -1,5 +1,6 @@
 //! The hub: history plus fan-out, and where each subscription starts.
 
+use crate::data::Data;
 use crate::metrics::{HubMetrics, SubscriberCount};
 use crate::{CLOSE_EVENT, EventId, GAP_EVENT, frame};
 use bytes::Bytes;
@@ -191,23 +192,23 @@ impl<T: Serialize> Hub<T> {
         let mut state = self.state();
         let id = EventId { epoch: state.epoch, index: state.next_index };
         let event = make(id.index);
-        let json = serde_json::to_string(&event).expect("payloads encode to JSON");
-        self.push(&mut state, id, &json, event);
+        let data = Data::encode(&event);
+        self.push(&mut state, id, data.as_str(), event);
         id
     }
 
     #[cfg(feature = "redis")]
     /// Adds an event published elsewhere (by another process, through a shared log), already
-    /// encoded as `json`, with its id. An index at or below the last one is a duplicate and
+    /// encoded as `data`, with its id. An index at or below the last one is a duplicate and
     /// is dropped (`Ok(false)`), as is one of another epoch than the hub's (it moved on while
     /// the event was read). An index past the next one means the log lost the events in
     /// between: live subscribers get a `gap` before it, and the history keeps the hole, so a
     /// resume from before it gets a `gap` too. Nothing is skipped silently.
-    pub(crate) fn ingest(&self, id: EventId, json: &str) -> Result<bool, serde_json::Error>
+    pub(crate) fn ingest(&self, id: EventId, data: &Data) -> Result<bool, serde_json::Error>
     where
         T: serde::de::DeserializeOwned,
     {
-        let event: T = serde_json::from_str(json)?;
+        let event: T = data.decode()?;
         let mut state = self.state();
         if id.index < state.next_index || id.epoch != state.epoch {
             return Ok(false);
@@ -215,7 +216,7 @@ impl<T: Serialize> Hub<T> {
         if state.next_index > 1 && id.index > state.next_index {
             self.announce_hole(&state, id);
         }
-        self.push(&mut state, id, json, event);
+        self.push(&mut state, id, data.as_str(), event);
         Ok(true)
     }
 
@@ -234,8 +235,8 @@ impl<T: Serialize> Hub<T> {
     }
 
     /// Appends one event to history and sends it to live subscribers.
-    fn push(&self, state: &mut State<T>, id: EventId, json: &str, event: T) {
-        let frame = frame::event(id, json);
+    fn push(&self, state: &mut State<T>, id: EventId, data: &str, event: T) {
+        let frame = frame::event(id, data);
         if state.history.len() == state.capacity {
             state.history.pop_front();
         }
@@ -453,6 +454,12 @@ mod tests {
 
     const EPOCH: u64 = 1_000;
 
+    /// An event's data as a shared log holds JSON.
+    #[cfg(feature = "redis")]
+    fn json(data: &str) -> Data {
+        Data::Json(data.to_owned())
+    }
+
     fn id(index: u64) -> Option<EventId> {
         Some(EventId { epoch: EPOCH, index })
     }
@@ -494,7 +501,7 @@ mod tests {
             let size = NonZeroUsize::new(4).unwrap();
             let hub = Hub::with_epoch(EPOCH, size, size);
             for index in indices {
-                hub.ingest(at(index), &index.to_string()).unwrap();
+                hub.ingest(at(index), &json(&index.to_string())).unwrap();
             }
             hub
         }
@@ -518,14 +525,14 @@ mod tests {
         #[test]
         fn ingest_drops_what_it_has_and_takes_what_is_later() {
             let hub = hub_with([1, 2, 3]);
-            assert!(!hub.ingest(at(3), "3").unwrap(), "a duplicate");
-            assert!(!hub.ingest(at(2), "2").unwrap(), "an older one");
+            assert!(!hub.ingest(at(3), &json("3")).unwrap(), "a duplicate");
+            assert!(!hub.ingest(at(2), &json("2")).unwrap(), "an older one");
             let other_epoch = EventId { epoch: EPOCH + 1, index: 4 };
-            assert!(!hub.ingest(other_epoch, "4").unwrap(), "one of another epoch");
-            assert!(hub.ingest(at(5), "5").unwrap(), "a later one, past a lost index");
+            assert!(!hub.ingest(other_epoch, &json("4")).unwrap(), "one of another epoch");
+            assert!(hub.ingest(at(5), &json("5")).unwrap(), "a later one, past a lost index");
             assert_eq!(hub.last_index(), 5);
             assert_eq!(hub.latest().map(|(id, event)| (id.index, *event)), Some((5, 5)));
-            assert!(hub.ingest(at(6), "not JSON").is_err());
+            assert!(hub.ingest(at(6), &json("not JSON")).is_err());
             assert_eq!(hub.last_index(), 5, "nothing of a bad entry is kept");
         }
 
@@ -559,7 +566,7 @@ mod tests {
             let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
             let mut body = Box::pin(ahead.into_stream(quiet_stream()));
             for index in 11..=13 {
-                hub.ingest(at(index), &index.to_string()).unwrap(); // the local reader catches up
+                hub.ingest(at(index), &json(&index.to_string())).unwrap(); // the local reader catches up
             }
             let mut ids = Vec::new();
             while ids.len() < 2 {
@@ -599,8 +606,14 @@ mod tests {
             let old_id = hub.subscribe(Some("1000-3")).unwrap();
             assert_eq!(old_id.start, Start::Gap, "an id of the old epoch");
             let new_epoch = EventId { epoch: EPOCH + 1, index: 7 };
-            assert!(!hub.ingest(at(8), "8").unwrap(), "an event of the old epoch, read late");
-            assert!(hub.ingest(new_epoch, "7").unwrap(), "fed from the log again, wherever it is");
+            assert!(
+                !hub.ingest(at(8), &json("8")).unwrap(),
+                "an event of the old epoch, read late"
+            );
+            assert!(
+                hub.ingest(new_epoch, &json("7")).unwrap(),
+                "fed from the log again, wherever it is"
+            );
             assert_eq!(hub.latest().unwrap().0, new_epoch);
         }
 
@@ -631,7 +644,7 @@ mod tests {
             let resumed_past = hub.subscribe_with(Some("1000-9"), fetched(9..=9)).unwrap();
             let mut past = Box::pin(resumed_past.into_stream(quiet_stream()));
             for index in [4, 9, 10] {
-                hub.ingest(at(index), &index.to_string()).unwrap(); // 5..=8 never come
+                hub.ingest(at(index), &json(&index.to_string())).unwrap(); // 5..=8 never come
             }
             assert_eq!(
                 next_frames(&mut body, 5).await,

@@ -4,6 +4,8 @@
 #[cfg(feature = "axum")]
 mod axum;
 #[cfg(feature = "runtime")]
+mod data;
+#[cfg(feature = "runtime")]
 mod frame;
 #[cfg(feature = "runtime")]
 mod hub;

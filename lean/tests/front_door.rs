@@ -152,7 +152,7 @@ async fn graceful_shutdown_ends_every_open_stream_lean_or_hyper() {
     let mut clients = Vec::new();
     for request in requests {
         let mut client = Client::send(server.addr, request).await;
-        client.until("data: \"first\"\n\n").await;
+        client.until("data: first\n\n").await;
         clients.push(client);
     }
     server.shutdown.send(()).unwrap();

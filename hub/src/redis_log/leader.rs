@@ -12,6 +12,7 @@
 
 use super::scripts::Refusal;
 use super::{RedisHub, Shared};
+use crate::data::Data;
 use redis::RedisResult;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -178,11 +179,12 @@ where
         index: u64,
         make: &mut impl FnMut(u64) -> T,
     ) -> RedisResult<()> {
-        let json = serde_json::to_string(&make(index)).expect("payloads encode to JSON");
+        let data = Data::encode(&make(index));
         let shared: &Shared<T> = &self.shared;
         let mut script = shared.scripts.append.prepare_invoke();
         script.key(&shared.keys.epoch).key(&shared.keys.events).key(&shared.keys.leader);
-        script.arg(epoch).arg(lease).arg(index).arg(shared.history.get()).arg(json);
+        script.arg(epoch).arg(lease).arg(index).arg(shared.history.get());
+        script.arg(data.field()).arg(data.as_str());
         let _: u64 = shared.commands.invoke(&script).await?;
         if shared.publishing.set(true) {
             tracing::info!("publishing to Redis again");

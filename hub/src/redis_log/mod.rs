@@ -50,6 +50,7 @@
 mod leader;
 mod scripts;
 
+use crate::data::Data;
 use crate::hub::Fetched;
 use crate::hub::unix_millis_now;
 use crate::{EventId, Hub, Subscription, frame};
@@ -262,8 +263,8 @@ where
         let epoch = self.shared.hub.epoch();
         match self.shared.commands.invoke::<(Option<u64>, Vec<RawEntry>)>(&script).await {
             Ok((Some(stored), entries)) if stored == epoch => {
-                let encode = |(index, data): (u64, String)| {
-                    (index, frame::event(EventId { epoch, index }, &data))
+                let encode = |(index, data): (u64, Data)| {
+                    (index, frame::event(EventId { epoch, index }, data.as_str()))
                 };
                 let entries = entries.iter().filter_map(parse_entry).map(encode).collect();
                 Fetched { entries, unreadable: false }
@@ -398,7 +399,7 @@ where
     }
 
     /// Hands one entry to the local hub; `true` once it was the stream's last.
-    fn deliver(&self, id: EventId, data: &str) -> bool {
+    fn deliver(&self, id: EventId, data: &Data) -> bool {
         let index = id.index;
         match self.shared.hub.ingest(id, data) {
             Ok(true) => {
@@ -464,13 +465,13 @@ async fn read_after(
     Ok((reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect(), epoch))
 }
 
-/// The index and JSON of an entry; `None` (logged) for one this crate did not write.
-fn parse_entry((id, fields): &RawEntry) -> Option<(u64, String)> {
-    let data = fields.chunks(2).find(|pair| pair[0] == "data").and_then(|pair| pair.get(1));
+/// The index and data of an entry; `None` (logged) for one this crate did not write.
+fn parse_entry((id, fields): &RawEntry) -> Option<(u64, Data)> {
+    let data = fields.chunks(2).find_map(|pair| Data::from_field(&pair[0], pair.get(1)?));
     match (index_of(id), data) {
-        (Some(index), Some(data)) => Some((index, data.clone())),
+        (Some(index), Some(data)) => Some((index, data)),
         _ => {
-            tracing::warn!(id, "skipping a log entry without an `<index>-0` id and `data`");
+            tracing::warn!(id, "skipping a log entry without an `<index>-0` id and `data`/`text`");
             None
         }
     }
@@ -562,7 +563,9 @@ mod tests {
     #[test]
     fn entries_parse_to_their_index_and_data() {
         let entry = ("42-0".to_string(), vec!["data".to_string(), "{}".to_string()]);
-        assert_eq!(parse_entry(&entry), Some((42, "{}".to_string())));
+        assert_eq!(parse_entry(&entry), Some((42, Data::Json("{}".to_string()))));
+        let text = ("43-0".to_string(), vec!["text".to_string(), "tick".to_string()]);
+        assert_eq!(parse_entry(&text), Some((43, Data::Text("tick".to_string()))));
         let other = ("42-1".to_string(), vec!["data".to_string(), "{}".to_string()]);
         assert_eq!(parse_entry(&other), None);
         let no_data = ("42-0".to_string(), vec!["other".to_string(), "{}".to_string()]);

@@ -68,7 +68,8 @@ return {epoch, outcome}"
 
 /// Appends one event, fenced: only the holder of the current lease term, only to the log
 /// of its epoch in this Redis process, only at the index right after the last. KEYS =
-/// epoch record, events, lease; ARGV = epoch, lease value, index, history length, JSON.
+/// epoch record, events, lease; ARGV = epoch, lease value, index, history length, the
+/// entry's field (`text` or `data`, JSON), the event's data.
 const APPEND: &str = with_run_id!(
     r"
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then
@@ -82,7 +83,7 @@ local next = tonumber(record[2]) + 1
 if tonumber(ARGV[3]) ~= next then
     return redis.error_reply('INDEX the next index is ' .. next)
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[3] .. '-0', 'data', ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[3] .. '-0', ARGV[5], ARGV[6])
 redis.call('HSET', KEYS[1], 'last', ARGV[3])
 return next"
 );
