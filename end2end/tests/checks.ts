@@ -421,6 +421,7 @@ export async function expectClosedByServer(
 ): Promise<void> {
   await expectState(view, 'closed', 10_000);
   const badge = () => view.evaluate(() => document.querySelector('[data-testid="state"]')?.textContent ?? '');
+  // Plain `closed` would mean the page asked for the stream only after it ended (a 204).
   expect(await badge(), 'the badge says who closed it').toContain('closed by server');
   const shown = await snapshot(view);
   expect(shown.indexText).toBe('3');
