@@ -56,6 +56,8 @@ test.describe('the language toggle', () => {
 });
 
 test('three windows hold one stream, and another takes over when the leader closes', async ({ server, windows }) => {
+  // Three windows, their commands in turn: 22-40 s in Firefox at load averages of 10-18.
+  test.slow();
   const tabs = [];
   for (let i = 0; i < 3; i++) tabs.push(await windows.load(server.url + '/'));
   await expectOneStreamAndHandover(tabs, (tab) => windows.close(tab), () => subscribers(server.url));
