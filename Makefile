@@ -12,7 +12,8 @@ run: build
 	$(SERVER)
 
 ## test: install what is missing, run the Rust tests, then the browser suites against a release build
-test: test-tools unit build budget e2e
+## (Chromium with Playwright, then Firefox ESR and WebKitGTK over WebDriver)
+test: test-tools unit build budget e2e engines
 
 ## dev: rebuild and reload on every change (cargo leptos watch). Its debug site goes to
 ## target/site-dev, so the release site in target/site is never overwritten by it.
@@ -70,8 +71,7 @@ e2e:
 	cd end2end && npx playwright test
 
 ## engines: the shared checks in Firefox ESR and WebKitGTK over WebDriver (end2end/engines/),
-## against the release build, one test at a time. Not yet part of `make test`: the three-window
-## hand-over check fails there (the harness's window switching; see README, Tested with)
+## against the last release build, one test at a time; an engine that cannot start fails it
 engines:
 	cd end2end && npx playwright test --config engines.config.ts
 

@@ -20,47 +20,58 @@ function recordErrors(): void {
   };
 }
 
-/** The windows of one session; the driver talks to one window at a time. */
+/**
+ * The windows of one session. A WebDriver session has one current window, which every command
+ * acts on, so a command for a window is a switch and then the command, and the two must not be
+ * interleaved with another window's: the shared checks read several windows at once
+ * (`Promise.all`), as Playwright allows. Every command therefore runs in turn (`exclusive`).
+ */
 export class Windows {
   private readonly shown: Window[] = [];
   private current: string | undefined;
+  /** The last command queued; the next one starts when it has settled. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(readonly browser: WebdriverIO.Browser) {}
 
+  /**
+   * Runs `command` in `handle`'s window (or in whichever is current, without one) once every
+   * command queued before it is done.
+   */
+  exclusive<T>(handle: string | undefined, command: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      if (handle !== undefined) await this.switchTo(handle);
+      return command();
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
   /** Loads `url` in the session's first window, or in a new one once that is taken. */
   async load(url: string): Promise<Window> {
-    let handle: string;
-    if (this.shown.length === 0) {
-      handle = await this.browser.getWindowHandle();
-      this.current = handle;
-      await this.browser.url(url);
-    } else {
-      const created = await this.browser.createWindow('tab');
-      handle = created.handle;
-      await this.switchTo(handle);
-      await this.browser.url(url);
-    }
+    const handle = await this.exclusive(undefined, async () =>
+      this.shown.length === 0 ? this.browser.getWindowHandle() : (await this.browser.createWindow('window')).handle,
+    );
     const window = new Window(this, handle);
+    await this.exclusive(handle, () => this.browser.url(url));
     this.shown.push(window);
     await window.afterLoad();
     return window;
   }
 
-  /** Makes `handle` the window the driver talks to. */
-  async switchTo(handle: string): Promise<void> {
+  /** Makes `handle` the window the driver talks to; only inside `exclusive`. */
+  private async switchTo(handle: string): Promise<void> {
     if (this.current === handle) return;
     await this.browser.switchToWindow(handle);
-    // Geckodriver has been seen to stay on the window it was in: say so rather than read the
-    // wrong page.
-    this.current = await this.browser.getWindowHandle();
-    if (this.current !== handle) throw new Error(`switched to window ${handle}, still in ${this.current}`);
+    this.current = handle;
   }
 
   /** Closes `window`; the others stay. */
   async close(window: Window): Promise<void> {
-    await this.switchTo(window.handle);
-    await this.browser.closeWindow();
-    this.current = undefined;
+    await this.exclusive(window.handle, async () => {
+      await this.browser.closeWindow();
+      this.current = undefined;
+    });
     this.shown.splice(this.shown.indexOf(window), 1);
   }
 
@@ -93,25 +104,25 @@ export class Window implements View {
   }
 
   // Playwright's signature, so that the checks and ../tests/log.ts take either.
-  evaluate = (async (fn: (arg: unknown) => unknown, arg?: unknown) => {
-    await this.windows.switchTo(this.handle);
-    return arg === undefined ? this.browser.execute(fn) : this.browser.execute(fn, arg);
-  }) as Page['evaluate'];
+  evaluate = ((fn: (arg: unknown) => unknown, arg?: unknown) =>
+    this.in(() => (arg === undefined ? this.browser.execute(fn) : this.browser.execute(fn, arg)))) as Page['evaluate'];
 
   async click(selector: string): Promise<void> {
-    await this.windows.switchTo(this.handle);
-    await this.browser.$(selector).click();
+    await this.in(() => this.browser.$(selector).click());
   }
 
   async reload(): Promise<void> {
-    await this.windows.switchTo(this.handle);
-    await this.browser.refresh();
+    await this.in(() => this.browser.refresh());
     await this.afterLoad();
   }
 
   /** Sets the window's outer size. */
   async resize(width: number, height: number): Promise<void> {
-    await this.windows.switchTo(this.handle);
-    await this.browser.setWindowSize(width, height);
+    await this.in(() => this.browser.setWindowSize(width, height));
+  }
+
+  /** Runs `command` in this window, in turn with every other window's commands. */
+  private in<T>(command: () => Promise<T>): Promise<T> {
+    return this.windows.exclusive(this.handle, command);
   }
 }

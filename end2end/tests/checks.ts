@@ -1,7 +1,7 @@
 // What the page must do in every engine, written once: Chromium's Playwright tests (this folder)
 // and the Firefox and WebKit suite over WebDriver (../engines/) call the same checks. A check
 // reads the page through a `View`, which a Playwright `Page` already is and
-// ../engines/webdriver.ts implements for a WebDriver window; it asserts with Playwright's
+// ../engines/windows.ts implements for a WebDriver window; it asserts with Playwright's
 // `expect`, as both suites run under Playwright's runner.
 
 import { readFileSync } from 'node:fs';
@@ -421,6 +421,7 @@ export async function expectClosedByServer(
 ): Promise<void> {
   await expectState(view, 'closed', 10_000);
   const badge = () => view.evaluate(() => document.querySelector('[data-testid="state"]')?.textContent ?? '');
+  // Plain `closed` would mean the page asked for the stream only after it ended (a 204).
   expect(await badge(), 'the badge says who closed it').toContain('closed by server');
   const shown = await snapshot(view);
   expect(shown.indexText).toBe('3');

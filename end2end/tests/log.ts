@@ -12,7 +12,7 @@ export interface LogEntry {
 /**
  * Records every entry `document` shows in its event log from now on, and those it shows now.
  * Runs in the page: as an init script in Playwright (`recordLog`), or right after each load
- * where a driver has no init scripts (WebDriver, ../engines/webdriver.ts), which sees the same
+ * where a driver has no init scripts (WebDriver, ../engines/windows.ts), which sees the same
  * entries as long as fewer than 20 arrive before it runs.
  */
 export function startLogRecording(): void {
