@@ -20,13 +20,11 @@ pub fn ConnectionBadge(live: LiveNames, texts: &'static Texts) -> impl IntoView 
     let state = Memo::new(move |_| status.get().state);
     let failure = Memo::new(move |_| status.get().failure);
     let now = use_clock();
-    // Memos: the badge's text changes only when a shown number does, not with every tick.
-    let retry_seconds = Memo::new(move |_| {
-        let retry = status.get().retry.filter(|_| state.get() == ConnectionState::Reconnecting)?;
-        retry.seconds_left(now.get()?)
-    });
+    // The DOM changes only when a shown number does: a text node is set only when its value
+    // differs from the last one, so the clock's ticks in between cost no layout.
     let retry_in = move || {
-        let seconds = retry_seconds.get()?;
+        let retry = status.get().retry.filter(|_| state.get() == ConnectionState::Reconnecting)?;
+        let seconds = retry.seconds_left(now.get()?)?;
         // The page's own retries come at that time; the browser's, within it.
         let template = if failure.get().is_some() { texts.retrying_in } else { texts.next_attempt };
         Some(counted(template, "retry-in", seconds))
@@ -36,13 +34,14 @@ pub fn ConnectionBadge(live: LiveNames, texts: &'static Texts) -> impl IntoView 
         let reopened = status.get().silent_reopens;
         (reopened > 0).then(|| counted(texts.silent_reopens, "silent-reopens", reopened))
     };
-    let ago = Memo::new(move |_| {
+    let ago = move || {
         // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
         Some(((now.get()? - live.received_at.get()?).max(0.0) / 1000.0) as u64)
-    });
-    let has_ago = Memo::new(move |_| ago.get().is_some());
+    };
+    // Rendered from the start, and hidden by CSS while it holds no number, so that it takes
+    // its place before the page hydrates and nothing moves when it appears.
     let updated_ago =
-        move || has_ago.get().then(|| counted(texts.updated_ago, "updated-ago", move || ago.get()));
+        view! { <span class="ago">{counted(texts.updated_ago, "updated-ago", ago)}</span> };
     let sharing = move || match live.role.get() {
         Role::Leader => Some(texts.leader),
         Role::Follower => Some(texts.follower),
@@ -97,34 +96,22 @@ fn failure_view(failure: Failure, texts: &'static Texts) -> impl IntoView {
     view! { <span data-testid="failure" data-failure=code>{words}</span> }
 }
 
-/// `Date.now()`, read once a second while the page is visible and at once when it shows
-/// again: a hidden tab shows no one its badge, so its clock costs nothing then. `None` on the
-/// server, which renders no times.
+/// `Date.now()`, read once a second while the page is visible: a hidden tab shows no one its
+/// badge, so its clock changes nothing then, and it reads the time again within a second of
+/// showing. `None` on the server, which renders no times.
 fn use_clock() -> ReadSignal<Option<f64>> {
     let (now, set_now) = signal(None::<f64>);
     // Effects run only in the browser.
     Effect::new(move |_| {
-        let tick = move || set_now.set(Some(js_sys::Date::now()));
-        let ticking = StoredValue::new(None::<IntervalHandle>);
-        let follow = move || {
-            let hidden = document().hidden();
-            match ticking.get_value() {
-                Some(handle) if hidden => {
-                    handle.clear();
-                    ticking.set_value(None);
-                }
-                None if !hidden => {
-                    tick();
-                    ticking.set_value(set_interval_with_handle(tick, Duration::from_secs(1)).ok());
-                }
-                _ => {}
+        let tick = move || {
+            if !document().hidden() {
+                set_now.set(Some(js_sys::Date::now()));
             }
         };
-        follow();
-        let shown = window_event_listener_untyped("visibilitychange", move |_| follow());
+        tick();
+        let handle = set_interval_with_handle(tick, Duration::from_secs(1)).ok();
         on_cleanup(move || {
-            shown.remove();
-            if let Some(handle) = ticking.get_value() {
+            if let Some(handle) = handle {
                 handle.clear();
             }
         });
