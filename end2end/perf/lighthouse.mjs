@@ -6,15 +6,16 @@
 // the runs to LIGHTHOUSE_SUMMARY (BENCHMARKS-lighthouse.json in the repository root) unless it
 // is empty. Only processes started here are signalled, by their own PID.
 
-import { spawn, execFile } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
+import { REPO_ROOT, startServer } from './server.mjs';
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const REPO_ROOT = path.resolve(HERE, '..', '..');
 const RUNS = Number(process.env.LIGHTHOUSE_RUNS ?? 3);
 const SUMMARY = process.env.LIGHTHOUSE_SUMMARY ?? path.join(REPO_ROOT, 'BENCHMARKS-lighthouse.json');
 const CHROME_PATH = process.env.CHROME_PATH ?? '/usr/bin/chromium';
@@ -27,30 +28,6 @@ const AUDITS = {
   'speed-index': 'SI ms',
   interactive: 'TTI ms',
 };
-
-/** Starts the release server on a free port; resolves once it listens. */
-function startServer() {
-  const proc = spawn(path.join(REPO_ROOT, 'target', 'release', 'server'), ['--addr', '127.0.0.1:0'], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, RUST_LOG: 'info', NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 15_000);
-    const read = (chunk) => {
-      output += chunk;
-      const listening = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (listening) {
-        clearTimeout(timer);
-        resolve({ url: listening[1], stop: () => proc.kill('SIGTERM') });
-      }
-    };
-    proc.stdout.on('data', read);
-    proc.stderr.on('data', read);
-    proc.on('exit', (code) => reject(new Error(`the server exited (${code}):\n${output}`)));
-  });
-}
 
 /** One Lighthouse run: its scores (0–100) and metrics. */
 async function lighthouse(url, report) {

@@ -10,40 +10,13 @@
 // Figures in BENCHMARKS.md. Only processes started here are signalled, by their own PID.
 
 import { chromium } from '@playwright/test';
-import { spawn } from 'node:child_process';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startServer } from './server.mjs';
 
-const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WINDOW_SECS = Number(process.env.PAGECOST_SECS ?? 30);
 /** Seconds after the first event before measuring: hydration and the first frames are over. */
 const WARM_UP_SECS = 3;
 const METRICS = ['TaskDuration', 'RecalcStyleDuration', 'LayoutDuration', 'ScriptDuration'];
-
-/** Starts the release server with `args` on a free port; resolves once it listens. */
-function startServer(args) {
-  const proc = spawn(path.join(REPO_ROOT, 'target', 'release', 'server'), ['--addr', '127.0.0.1:0', ...args], {
-    cwd: REPO_ROOT,
-    env: { PATH: process.env.PATH, RUST_LOG: 'info', NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${output}`)), 15_000);
-    const read = (chunk) => {
-      output += chunk;
-      const listening = output.match(/listening on (http:\/\/127\.0\.0\.1:\d+)/);
-      if (listening) {
-        clearTimeout(timer);
-        resolve({ url: listening[1], stop: () => proc.kill('SIGTERM') });
-      }
-    };
-    proc.stdout.on('data', read);
-    proc.stderr.on('data', read);
-    proc.on('exit', (code) => reject(new Error(`the server exited (${code}):\n${output}`)));
-  });
-}
 
 /** A page at `url` in a context of its own, hydrated and showing live events. */
 async function openPage(browser, url, reducedMotion) {
