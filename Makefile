@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz engines
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz engines pagecost lighthouse
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -86,6 +86,21 @@ screenshot:
 bench:
 	cargo build --release -p server -p bench
 	target/release/sse-load compare --subscribers 1000 --interval-ms 10 --duration-secs 30 --reuse-connection
+
+## pagecost: what the open page costs the browser's main thread, in ms per second, with default
+## and with reduced motion side by side in one Chromium (one event a second), then between
+## events (one every 10 s); about 80 s, against the release build (figures in BENCHMARKS.md)
+pagecost: build
+	scripts/install-tools.sh page
+	cd end2end && node perf/pagecost.mjs
+
+## lighthouse: npm's lighthouse (mobile preset: simulated slow 4G and a 4x slower CPU) three
+## times against the release build with Debian's Chromium; prints the median scores and writes
+## them to BENCHMARKS-lighthouse.json. Measure on an idle machine: other load inflates the
+## blocking time
+lighthouse: build
+	scripts/install-tools.sh page
+	cd end2end && CHROME_PATH=/usr/bin/chromium node perf/lighthouse.mjs
 
 ## soak: 10 minutes of 5,000 livenames subscribers, 50 replaced a second: every stream's event
 ## order, and the server's RSS before, during and after all left (figures in BENCHMARKS.md)

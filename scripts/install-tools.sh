@@ -4,7 +4,7 @@
 # may download its own binaries from elsewhere, so cargo-leptos is built with `no_downloads`
 # and finds wasm-bindgen and wasm-opt on PATH.
 #
-# Usage: scripts/install-tools.sh build|test|unit|screenshot
+# Usage: scripts/install-tools.sh build|test|unit|screenshot|page
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -130,6 +130,8 @@ case "${1:-}" in
         ensure_redis_server ;;
     screenshot)
         ensure_chromium; ensure_cjk_font; ensure_npm_packages ;;
+    page)
+        ensure_chromium; ensure_npm_packages ;;
     *)
-        echo "usage: $0 build|test|unit|screenshot" >&2; exit 2 ;;
+        echo "usage: $0 build|test|unit|screenshot|page" >&2; exit 2 ;;
 esac

@@ -6,7 +6,9 @@ cd "$(dirname "$0")/.."
 
 # Lowered from 672 / 264 KiB when the router, leptos_meta and AnyView left the page (issue 13;
 # BENCHMARKS.md has the breakdown): what the page measured then, rounded up to a few KiB.
-RAW_BUDGET=$((420 * 1024))
+# Raised by 1 KiB raw for issue 20 (the badge's clock holding its place before hydration, the
+# retry's start time shared between tabs): 430,361 bytes measured, BENCHMARKS.md.
+RAW_BUDGET=$((421 * 1024))
 GZIP_BUDGET=$((164 * 1024))
 WASM=target/site/pkg/livenames.wasm
 

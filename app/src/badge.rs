@@ -20,24 +20,28 @@ pub fn ConnectionBadge(live: LiveNames, texts: &'static Texts) -> impl IntoView 
     let state = Memo::new(move |_| status.get().state);
     let failure = Memo::new(move |_| status.get().failure);
     let now = use_clock();
+    // The DOM changes only when a shown number does: a text node is set only when its value
+    // differs from the last one, so the clock's ticks in between cost no layout.
     let retry_in = move || {
-        let retry_by =
-            status.get().retry_by.filter(|_| state.get() == ConnectionState::Reconnecting)?;
-        let seconds = ((retry_by - now.get()?) / 1000.0).ceil();
+        let retry = status.get().retry.filter(|_| state.get() == ConnectionState::Reconnecting)?;
+        let seconds = retry.seconds_left(now.get()?)?;
         // The page's own retries come at that time; the browser's, within it.
         let template = if failure.get().is_some() { texts.retrying_in } else { texts.next_attempt };
-        (seconds > 0.0).then(|| counted(template, "retry-in", seconds as u64))
+        Some(counted(template, "retry-in", seconds))
     };
     let failure_words = move || failure.get().map(|failure| failure_view(failure, texts));
     let silent_reopens = move || {
         let reopened = status.get().silent_reopens;
         (reopened > 0).then(|| counted(texts.silent_reopens, "silent-reopens", reopened))
     };
-    let updated_ago = move || {
+    let ago = move || {
         // Whole seconds as an integer: formatting an f64 would add float printing to the WASM.
-        let seconds = ((now.get()? - live.received_at.get()?).max(0.0) / 1000.0) as u64;
-        Some(counted(texts.updated_ago, "updated-ago", seconds))
+        Some(((now.get()? - live.received_at.get()?).max(0.0) / 1000.0) as u64)
     };
+    // Rendered from the start, and hidden by CSS while it holds no number, so that it takes
+    // its place before the page hydrates and nothing moves when it appears.
+    let updated_ago =
+        view! { <span class="ago">{counted(texts.updated_ago, "updated-ago", ago)}</span> };
     let sharing = move || match live.role.get() {
         Role::Leader => Some(texts.leader),
         Role::Follower => Some(texts.follower),
@@ -92,12 +96,18 @@ fn failure_view(failure: Failure, texts: &'static Texts) -> impl IntoView {
     view! { <span data-testid="failure" data-failure=code>{words}</span> }
 }
 
-/// `Date.now()`, updated every second; `None` on the server, which renders no times.
+/// `Date.now()`, read once a second while the page is visible: a hidden tab shows no one its
+/// badge, so its clock changes nothing then, and it reads the time again within a second of
+/// showing. `None` on the server, which renders no times.
 fn use_clock() -> ReadSignal<Option<f64>> {
     let (now, set_now) = signal(None::<f64>);
     // Effects run only in the browser.
     Effect::new(move |_| {
-        let tick = move || set_now.set(Some(js_sys::Date::now()));
+        let tick = move || {
+            if !document().hidden() {
+                set_now.set(Some(js_sys::Date::now()));
+            }
+        };
         tick();
         let handle = set_interval_with_handle(tick, Duration::from_secs(1)).ok();
         on_cleanup(move || {

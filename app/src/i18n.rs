@@ -42,6 +42,20 @@ impl Lang {
         }
     }
 
+    /// The page's `<meta name="description">`, for search results. Apart from [`Texts`]: only
+    /// the server's shell writes it, so the WASM does not carry it.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::En => {
+                "A live table of ten names from the Hundred Family Surnames, pushed from the \
+                 server with Server-Sent Events, with a bar chart and the connection's state."
+            }
+            Self::Zh => {
+                "一张实时更新的表格：服务器用 Server-Sent Events 推送十个百家姓名字，附柱状图和连接状态。"
+            }
+        }
+    }
+
     /// The language a tag names (`zh`, `zh-CN`, `en-GB`, …), if the page has it.
     fn from_tag(tag: &str) -> Option<Self> {
         let primary = tag.split(['-', '_']).next()?.trim().to_ascii_lowercase();

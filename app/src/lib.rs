@@ -52,6 +52,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="description" content=lang.description()/>
                 <meta name=BUILD_META content=BUILD_ID/>
                 <link rel="icon" type="image/svg+xml" href="/favicon.svg"/>
                 <title>{title}</title>
@@ -121,7 +122,6 @@ fn LivePage() -> impl IntoView {
                 <h1>"livenames"</h1>
                 <LanguageToggle lang texts/>
             </header>
-            <NoScriptNotice texts/>
             <ConnectionBadge live texts/>
             <PauseToggle live texts/>
             <LatestInfo latest=live.latest texts/>
@@ -129,6 +129,8 @@ fn LivePage() -> impl IntoView {
             <NamesTable rows texts/>
             <chart::BarChart rows texts/>
             <EventLog log=live.log texts/>
+            // Last, and kept in view by CSS: removing it on hydration moves nothing.
+            <NoScriptNotice texts/>
         }
     }
 }

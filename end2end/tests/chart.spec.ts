@@ -187,11 +187,12 @@ test('with reduced motion nothing moves and row and bar share a still highlight'
   const state = await page.evaluate(readState);
   for (const bar of state.bars) expect(bar.transition).toMatch(/^0s(, 0s)*$/);
   const highlights = await page.evaluate(() =>
-    ['table[data-testid="names"] tbody tr', '[data-testid="chart"] [data-testid="bar"]'].map((selector) => {
-      const element = document.querySelector(`${selector}[data-changed="true"]`);
+    // The highlight is a layer (`::before`) behind each cell of a row and behind a bar.
+    ['table[data-testid="names"] tbody tr[data-changed="true"] td', '[data-testid="chart"] [data-testid="bar"][data-changed="true"]'].map((selector) => {
+      const element = document.querySelector(selector);
       if (!element) return null;
-      const computed = getComputedStyle(element);
-      return { animationName: computed.animationName, background: computed.backgroundColor };
+      const computed = getComputedStyle(element, '::before');
+      return { animationName: computed.animationName, background: computed.backgroundColor, opacity: computed.opacity };
     }),
   );
   const [row, bar] = highlights;
@@ -199,5 +200,6 @@ test('with reduced motion nothing moves and row and bar share a still highlight'
   expect(row?.animationName).toBe('none');
   // Still visible as a static background for the event, the same on the bar.
   expect(row?.background).not.toBe('rgba(0, 0, 0, 0)');
+  expect(row?.opacity).toBe('1');
   expect(bar).toEqual(row);
 });

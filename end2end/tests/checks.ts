@@ -176,7 +176,8 @@ export function readChart(): ChartState {
         fill: fill.getBoundingClientRect().width,
         track: fill.offsetWidth,
         transition: getComputedStyle(fill).transitionDuration,
-        animation: getComputedStyle(div).animationName,
+        // The highlight is a layer behind the bar (`::before`) whose opacity fades.
+        animation: getComputedStyle(div, '::before').animationName,
       };
     }),
   };

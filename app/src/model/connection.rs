@@ -76,10 +76,29 @@ pub struct Status {
     pub reconnects: u64,
     /// Times the page found the link silent and reopened it itself.
     pub silent_reopens: u64,
-    /// While reconnecting: when the next attempt is due at the latest (`Date.now()` ms).
-    pub retry_by: Option<f64>,
+    /// While reconnecting: the wait for the next attempt.
+    pub retry: Option<RetryWait>,
     /// While the page retries by itself: what went wrong last.
     pub failure: Option<Failure>,
+}
+
+/// A wait for the next attempt, in `Date.now()` ms: scheduled at `from`, due at the latest
+/// at `by`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RetryWait {
+    pub from: f64,
+    pub by: f64,
+}
+
+impl RetryWait {
+    /// The whole seconds left at `now`, rounded up, as the badge counts them down; `None`
+    /// once the attempt is due. A `now` before the wait began counts from its start: the
+    /// badge's clock ticks once a second, so the time it holds can be older than the wait,
+    /// which must never show longer than it is.
+    pub fn seconds_left(&self, now: f64) -> Option<u64> {
+        let seconds = ((self.by - now.max(self.from)) / 1000.0).ceil();
+        (seconds > 0.0).then_some(seconds as u64)
+    }
 }
 
 /// What the glue must do after the connection changed.
@@ -118,7 +137,7 @@ impl Connection {
             state: ConnectionState::Connecting,
             reconnects: 0,
             silent_reopens: 0,
-            retry_by: None,
+            retry: None,
             failure: None,
         };
         Self { status, attempts: 0, recovering: false, generation: 0, jitter: seed }
@@ -169,7 +188,10 @@ impl Connection {
             return Next::Wait;
         }
         if browser_retries {
-            self.set(ConnectionState::Reconnecting, Some(now + retry_max_ms));
+            self.set(
+                ConnectionState::Reconnecting,
+                Some(RetryWait { from: now, by: now + retry_max_ms }),
+            );
             return Next::Wait;
         }
         self.probe_after_backoff(now)
@@ -205,7 +227,7 @@ impl Connection {
         };
         let at_ms = now + backoff_ms(waits, self.next_random());
         self.generation += 1;
-        self.set(ConnectionState::Reconnecting, Some(at_ms));
+        self.set(ConnectionState::Reconnecting, Some(RetryWait { from: now, by: at_ms }));
         Next::ProbeAt { at_ms, generation: self.generation }
     }
 
@@ -224,7 +246,7 @@ impl Connection {
         if generation != self.generation {
             return Next::Wait;
         }
-        self.status.retry_by = None;
+        self.status.retry = None;
         self.next_probe()
     }
 
@@ -277,9 +299,9 @@ impl Connection {
         self.set(ConnectionState::Paused, None);
     }
 
-    fn set(&mut self, state: ConnectionState, retry_by: Option<f64>) {
+    fn set(&mut self, state: ConnectionState, retry: Option<RetryWait>) {
         self.status.state = state;
-        self.status.retry_by = retry_by;
+        self.status.retry = retry;
     }
 }
 

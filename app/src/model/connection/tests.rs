@@ -27,10 +27,25 @@ fn a_network_error_is_left_to_the_browser() {
     let mut connection = open();
     assert_eq!(connection.errored(true, false, 100.0, RETRY_MAX_MS), Next::Wait);
     assert_eq!(connection.state(), ConnectionState::Reconnecting);
-    assert_eq!(connection.status().retry_by, Some(12_100.0));
+    assert_eq!(connection.status().retry.map(|retry| retry.by), Some(12_100.0));
     connection.opened();
     assert_eq!(connection.status().reconnects, 1);
-    assert_eq!(connection.status().retry_by, None);
+    assert_eq!(connection.status().retry.map(|retry| retry.by), None);
+}
+
+#[test]
+fn the_countdown_never_shows_more_than_the_wait() {
+    let mut connection = open();
+    connection.errored(true, false, 100_000.0, RETRY_MAX_MS);
+    let retry = connection.status().retry.expect("a wait");
+    // The badge's clock ticks once a second, so the time it reads can be up to a second
+    // older than the wait: still at most 12 s, never 13.
+    assert_eq!(retry.seconds_left(99_100.0), Some(12));
+    assert_eq!(retry.seconds_left(100_000.0), Some(12));
+    assert_eq!(retry.seconds_left(100_001.0), Some(12));
+    assert_eq!(retry.seconds_left(101_000.0), Some(11));
+    assert_eq!(retry.seconds_left(111_500.0), Some(1));
+    assert_eq!(retry.seconds_left(112_000.0), None);
 }
 
 #[test]
@@ -41,7 +56,7 @@ fn a_refusal_is_probed_then_retried_with_growing_jittered_waits() {
     for _ in 0..7 {
         let failed = Probe::Failed(Failure::Status(502));
         let (wait, generation) = scheduled(connection.probed(probed(next), failed, 1e6), 1e6);
-        assert_eq!(connection.status().retry_by, Some(1e6 + wait));
+        assert_eq!(connection.status().retry.map(|retry| retry.by), Some(1e6 + wait));
         assert_eq!(connection.status().failure, Some(Failure::Status(502)));
         waits.push(wait);
         next = connection.retry_due(generation);

@@ -1,0 +1,91 @@
+// `make pagecost`: what the page costs the browser's main thread while it is left open. Runs
+// the release server (target/release/server) on a free port and Debian's Chromium, opens the
+// page once with default motion and once with `prefers-reduced-motion: reduce`, side by side in
+// one browser so both see the same machine load, and prints each one's main-thread busy time
+// (`Performance.getMetrics` over the DevTools protocol: TaskDuration, with style recalculation,
+// layout and script) in ms per second over the same window. Then the same page with a 10 s
+// interval, where nothing but the badge's "ago" text should run between events.
+//
+// Options (environment): PAGECOST_SECS, the window (30); CHROMIUM_PATH (/usr/bin/chromium).
+// Figures in BENCHMARKS.md. Only processes started here are signalled, by their own PID.
+
+import { chromium } from '@playwright/test';
+import os from 'node:os';
+import { startServer } from './server.mjs';
+
+const WINDOW_SECS = Number(process.env.PAGECOST_SECS ?? 30);
+/** Seconds after the first event before measuring: hydration and the first frames are over. */
+const WARM_UP_SECS = 3;
+const METRICS = ['TaskDuration', 'RecalcStyleDuration', 'LayoutDuration', 'ScriptDuration'];
+
+/** A page at `url` in a context of its own, hydrated and showing live events. */
+async function openPage(browser, url, reducedMotion) {
+  const context = await browser.newContext({ reducedMotion });
+  const page = await context.newPage();
+  await page.goto(url);
+  await page.getByTestId('no-js').waitFor({ state: 'detached' });
+  await page.locator('[data-testid="state"][data-state="open"]').waitFor();
+  const first = await page.getByTestId('index').textContent();
+  await page.waitForFunction((shown) => document.querySelector('[data-testid="index"]')?.textContent !== shown, first, {
+    timeout: 30_000,
+  });
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('Performance.enable', { timeDomain: 'timeTicks' });
+  return { page, cdp, context };
+}
+
+async function metrics(cdp) {
+  const { metrics } = await cdp.send('Performance.getMetrics');
+  return Object.fromEntries(metrics.filter((m) => METRICS.includes(m.name)).map((m) => [m.name, m.value]));
+}
+
+/** Each page's main-thread ms per second over the same `secs`, and events shown meanwhile. */
+async function measure(pages, secs) {
+  const index = (page) => page.getByTestId('index').textContent().then(Number);
+  const before = await Promise.all(pages.map(async ({ page, cdp }) => ({ m: await metrics(cdp), i: await index(page) })));
+  const started = Date.now();
+  await new Promise((resolve) => setTimeout(resolve, secs * 1000));
+  const after = await Promise.all(pages.map(async ({ page, cdp }) => ({ m: await metrics(cdp), i: await index(page) })));
+  const elapsed = (Date.now() - started) / 1000;
+  return pages.map((_, n) => {
+    const perSecond = (name) => ((after[n].m[name] - before[n].m[name]) * 1000) / elapsed;
+    return { ...Object.fromEntries(METRICS.map((name) => [name, perSecond(name)])), events: after[n].i - before[n].i };
+  });
+}
+
+function row(label, figures) {
+  const ms = (name) => figures[name].toFixed(1).padStart(7);
+  return `${label.padEnd(24)}${ms('TaskDuration')}${ms('RecalcStyleDuration')}${ms('LayoutDuration')}${ms('ScriptDuration')}${String(figures.events).padStart(8)}`;
+}
+
+async function run(browser, intervalMs, motions) {
+  const server = await startServer(['--interval-ms', String(intervalMs)]);
+  try {
+    const pages = [];
+    for (const motion of motions) pages.push(await openPage(browser, server.url, motion));
+    await new Promise((resolve) => setTimeout(resolve, WARM_UP_SECS * 1000));
+    const figures = await measure(pages, WINDOW_SECS);
+    for (const { context } of pages) await context.close();
+    return figures;
+  } finally {
+    server.stop();
+  }
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking'],
+});
+try {
+  console.log(`main-thread busy time, ms per second, over ${WINDOW_SECS} s (load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
+  console.log(`${''.padEnd(24)}${'task'.padStart(7)}${'style'.padStart(7)}${'layout'.padStart(7)}${'script'.padStart(7)}${'events'.padStart(8)}`);
+  const [motion, reduced] = await run(browser, 1000, ['no-preference', 'reduce']);
+  console.log(row('1 event/s, motion', motion));
+  console.log(row('1 event/s, reduced', reduced));
+  console.log(`motion / reduced: ${(motion.TaskDuration / reduced.TaskDuration).toFixed(2)}x (target at most 2x)`);
+  const [idle] = await run(browser, 10_000, ['no-preference']);
+  console.log(row('1 event/10 s, motion', idle));
+  console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+} finally {
+  await browser.close();
+}
