@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz engines pagecost lighthouse
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz fuzz-head engines pagecost lighthouse
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -63,6 +63,14 @@ faults:
 ## LEAN_ATTACK_CASES of them (500 unless set; about 2 s each), in a debug build
 fuzz:
 	LEAN_ATTACK_CASES=$${LEAN_ATTACK_CASES:-500} cargo test -p sse-lean --test attack_generated
+
+## fuzz-head: coverage-guided fuzzing (libFuzzer, cargo-fuzz on nightly) of sse-lean's head
+## parser, FUZZ_SECS seconds (300 unless set); the crate lean/fuzz is built only here
+fuzz-head:
+	scripts/install-tools.sh fuzz
+	mkdir -p lean/fuzz/corpus/head
+	cd lean && cargo +nightly fuzz run -s none head fuzz/corpus/head fuzz/seeds/head -- \
+		-max_total_time=$${FUZZ_SECS:-300} -max_len=70000
 
 ## e2e: the Playwright suite in end2end/ (Chromium, and through nginx and Caddy; needs `make
 ## build` and `make test-tools`); it also runs dist/, copied here from that build

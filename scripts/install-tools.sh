@@ -4,7 +4,7 @@
 # may download its own binaries from elsewhere, so cargo-leptos is built with `no_downloads`
 # and finds wasm-bindgen and wasm-opt on PATH.
 #
-# Usage: scripts/install-tools.sh build|test|unit|screenshot|page
+# Usage: scripts/install-tools.sh build|test|unit|screenshot|page|fuzz
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -24,6 +24,17 @@ ensure_wasm_target() {
     rustup target list --installed | grep -qx wasm32-unknown-unknown && return
     say "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
+}
+
+# `make fuzz-head`: libFuzzer through cargo-fuzz, which needs the nightly toolchain.
+ensure_cargo_fuzz() {
+    rustup toolchain list | grep -q '^nightly' || {
+        say "installing the nightly toolchain (for cargo-fuzz)"
+        rustup toolchain install nightly --profile minimal
+    }
+    cargo fuzz --version >/dev/null 2>&1 && return
+    say "installing cargo-fuzz (about 8 minutes)"
+    cargo install cargo-fuzz --locked
 }
 
 ensure_cargo_leptos() {
@@ -132,6 +143,8 @@ case "${1:-}" in
         ensure_chromium; ensure_cjk_font; ensure_npm_packages ;;
     page)
         ensure_chromium; ensure_npm_packages ;;
+    fuzz)
+        ensure_cargo_fuzz ;;
     *)
-        echo "usage: $0 build|test|unit|screenshot|page" >&2; exit 2 ;;
+        echo "usage: $0 build|test|unit|screenshot|page|fuzz" >&2; exit 2 ;;
 esac

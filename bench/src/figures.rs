@@ -23,6 +23,9 @@ pub struct Figures {
     /// Every subscriber connected and received every event of the window; `None` for the
     /// floor, whose readers count no events.
     pub every_subscriber_got_every_event: Option<bool>,
+    /// Seconds of the window the load tool waited, runnable, for a CPU: when this is large,
+    /// the latency and stream lag above are the tool's, not the server's.
+    pub load_tool_cpu_wait_secs: Option<f64>,
 }
 
 impl Figures {
@@ -50,6 +53,7 @@ impl Figures {
             max_stream_p50_ms: lag.map(|lag| lag.max_stream_p50_ms),
             streams_p50_over_1s: lag.map(|lag| lag.streams_p50_over_1s),
             every_subscriber_got_every_event: Some(report.every_subscriber_got_every_event()),
+            load_tool_cpu_wait_secs: Some(report.load_tool.cpu_wait_secs_in_window),
         }
     }
 
@@ -64,6 +68,7 @@ impl Figures {
             max_stream_p50_ms: None,
             streams_p50_over_1s: None,
             every_subscriber_got_every_event: None,
+            load_tool_cpu_wait_secs: None,
         }
     }
 

@@ -155,6 +155,12 @@ pub struct ToolCost {
     pub cpu_secs: f64,
     /// In the measuring window only: reading and counting the deliveries.
     pub cpu_secs_in_window: f64,
+    /// In the measuring window, how long its threads were ready to run but waited for a
+    /// CPU the machine's other work held (see [`procfs::this_process_cpu_wait`]). When it
+    /// is a large part of the window, the events wait in the tool's own receive queues and
+    /// the latency and stream lag are the tool's, not the server's.
+    #[serde(default)]
+    pub cpu_wait_secs_in_window: f64,
     pub max_rss_bytes: u64,
 }
 
@@ -205,7 +211,21 @@ async fn measure(clients: Clients, options: &Options) -> Result<Report, Error> {
     usage::after_leaving(options.server_pid, before.server, settle).await?;
     let left = Readings::now(options)?;
     let flood_bytes_sent = flood_sent.load(Ordering::Relaxed);
-    report(options, ramp_secs, [before, left], edges, (received, flood_bytes_sent))
+    let report = report(options, ramp_secs, [before, left], edges, (received, flood_bytes_sent))?;
+    warn_if_starved(&report.load_tool, report.window_secs);
+    Ok(report)
+}
+
+/// Says on stderr when the tool's threads waited for a CPU for more than half the window:
+/// the events then wait in its own receive queues, and its latency is not the server's.
+fn warn_if_starved(tool: &ToolCost, window_secs: f64) {
+    if tool.cpu_wait_secs_in_window > window_secs / 2.0 {
+        eprintln!(
+            "sse-load: warning: this tool waited {:.1} s of the {window_secs:.0} s window for a \
+             CPU the machine's other work held; the latency and stream lag are mostly its own",
+            tool.cpu_wait_secs_in_window
+        );
+    }
 }
 
 /// What the server and the proxy had spent at one moment.
@@ -227,12 +247,14 @@ struct Edge {
     at: Instant,
     spent: Readings,
     tool_cpu: Duration,
+    tool_cpu_wait: Duration,
 }
 
 impl Edge {
     fn now(options: &Options) -> Result<Self, Error> {
         let (tool_cpu, _) = procfs::this_process()?;
-        Ok(Self { at: Instant::now(), spent: Readings::now(options)?, tool_cpu })
+        let tool_cpu_wait = procfs::this_process_cpu_wait()?;
+        Ok(Self { at: Instant::now(), spent: Readings::now(options)?, tool_cpu, tool_cpu_wait })
     }
 }
 
@@ -285,6 +307,8 @@ fn report(
             threads: options.client.threads,
             cpu_secs: cpu.as_secs_f64(),
             cpu_secs_in_window: end.tool_cpu.saturating_sub(start.tool_cpu).as_secs_f64(),
+            cpu_wait_secs_in_window: (end.tool_cpu_wait.saturating_sub(start.tool_cpu_wait))
+                .as_secs_f64(),
             max_rss_bytes,
         },
     })

@@ -82,6 +82,27 @@ pub fn this_process() -> Result<(Duration, u64), Error> {
     Ok((cpu, usage.max_rss() as u64 * 1024))
 }
 
+/// How long this process's threads have waited, runnable, for a CPU the machine's other
+/// work held: the second field of `/proc/self/task/<tid>/schedstat` (nanoseconds), summed
+/// over the threads alive now. A load tool starved of CPU reads its sockets late, and the
+/// events wait in its own receive queues: without this figure that lag passes for the
+/// server's.
+pub fn this_process_cpu_wait() -> Result<Duration, Error> {
+    let tasks = std::fs::read_dir("/proc/self/task")
+        .map_err(|err| Error::Io(format!("reading /proc/self/task: {err}")))?;
+    let mut waited = 0;
+    for task in tasks.filter_map(Result::ok) {
+        // A thread that exits between the listing and its reading adds nothing.
+        let Ok(schedstat) = std::fs::read_to_string(task.path().join("schedstat")) else {
+            continue;
+        };
+        waited += run_delay_ns(&schedstat).ok_or_else(|| {
+            Error::Io(format!("{}/schedstat has an unexpected format", task.path().display()))
+        })?;
+    }
+    Ok(Duration::from_nanos(waited))
+}
+
 /// The first three fields of `/proc/loadavg`: runnable tasks over 1, 5 and 15 minutes.
 pub fn load_average() -> Result<String, Error> {
     let text = std::fs::read_to_string("/proc/loadavg")
@@ -133,6 +154,11 @@ fn cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// The run delay (field 2: nanoseconds runnable without a CPU) of a `schedstat` text.
+fn run_delay_ns(schedstat: &str) -> Option<u64> {
+    schedstat.split_whitespace().nth(1)?.parse().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -182,6 +208,12 @@ mod tests {
     }
 
     #[test]
+    fn reads_the_run_delay_of_a_schedstat() {
+        assert_eq!(run_delay_ns("1816392541 7403211007 30419\n"), Some(7_403_211_007));
+        assert_eq!(run_delay_ns("1816392541\n"), None);
+    }
+
+    #[test]
     fn ticks_become_exact_durations() {
         assert_eq!(ticks_to_duration(250, 100), Duration::from_millis(2500));
     }
@@ -192,5 +224,6 @@ mod tests {
         assert!(usage.rss_bytes > 0);
         assert!(usage.open_files >= 3, "stdin, stdout, stderr at least");
         assert!(this_thread_cpu().is_ok());
+        assert!(this_process_cpu_wait().is_ok());
     }
 }

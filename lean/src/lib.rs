@@ -27,6 +27,18 @@ pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
 pub use sse_hub::{Hub, LastEventId, StreamOptions};
 
+/// The head parser, for `lean/fuzz` only (feature `fuzzing`; not part of the API): what
+/// `head::read` makes of `buf` at the start of a connection's buffer. `None`: read more;
+/// `Some(None)`: hyper's to serve; `Some(Some(len))`: a clean request, its head `len` bytes.
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub fn fuzz_head(buf: &[u8]) -> Option<Option<usize>> {
+    head::read(buf).map(|head| match head {
+        head::Head::Clean(_, len) => Some(len),
+        head::Head::ForHyper => None,
+    })
+}
+
 use axum::Router;
 use connection::{Connection, Shared};
 use fanout::{Leaving, Writers};
