@@ -83,10 +83,7 @@ pub struct Report {
 
 /// Runs one hub, then `--hubs` hubs, and returns both reports.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    if options.workload.subscribers % options.hubs != 0 {
-        let why = format!("({}) must divide --subscribers", options.hubs);
-        return Err(Error::Flag { flag: "--hubs", why });
-    }
+    load::check_hubs(options.workload.subscribers, options.hubs)?;
     std::fs::create_dir_all(&options.log_dir).map_err(|err| {
         Error::Io(format!("creating --log-dir {}: {err}", options.log_dir.display()))
     })?;

@@ -166,13 +166,19 @@ pub struct ToolCost {
 
 /// Runs `load` to its end and returns the report; progress goes to stderr.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    if options.subscribers % options.hubs != 0 {
-        let why = format!("({}) must divide --subscribers ({})", options.hubs, options.subscribers);
-        return Err(Error::Flag { flag: "--hubs", why });
-    }
+    check_hubs(options.subscribers, options.hubs)?;
     let clients =
         Clients::new(Target::parse(&options.url)?, &options.client).spread_over(options.hubs);
     options.client.block_on(options.subscribers, options.deadline(), measure(clients, options))
+}
+
+/// Fails, naming `--hubs`, unless `hubs` divide `subscribers` evenly.
+pub fn check_hubs(subscribers: u64, hubs: u64) -> Result<(), Error> {
+    if !subscribers.is_multiple_of(hubs) {
+        let why = format!("({hubs}) must divide --subscribers ({subscribers})");
+        return Err(Error::Flag { flag: "--hubs", why });
+    }
+    Ok(())
 }
 
 /// Runs `load` as a child process (its own open-files budget and watchdog) and reads its
