@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # The release server; it serves the site cargo-leptos wrote to target/site.
 SERVER := target/release/server
 
-.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench soak faults fuzz fuzz-head engines pagecost lighthouse
+.PHONY: run test dev build dist budget tools test-tools unit e2e lint screenshot bench bench-hubs soak faults fuzz fuzz-head engines pagecost lighthouse
 
 ## run: install what is missing, build the release site, serve http://127.0.0.1:3000
 run: build
@@ -109,6 +109,12 @@ pagecost: build
 lighthouse: build
 	scripts/install-tools.sh page
 	cd end2end && CHROME_PATH=/usr/bin/chromium node perf/lighthouse.mjs
+
+## bench-hubs: 1,000 subscribers on one sse-lean hub, then spread over 100 hubs of one server,
+## each hub publishing once a second (about 2 minutes plus the build; figures in BENCHMARKS.md)
+bench-hubs:
+	cargo build --release -p bench
+	target/release/sse-load hubs --subscribers 1000 --hubs 100 --interval-ms 1000 --duration-secs 30
 
 ## soak: 10 minutes of 5,000 livenames subscribers, 50 replaced a second: every stream's event
 ## order, and the server's RSS before, during and after all left (figures in BENCHMARKS.md)

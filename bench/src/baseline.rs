@@ -52,11 +52,20 @@ struct Published {
     json: String,
 }
 
+/// An event's payload in livenames' shape; `info` is when it was made, which the tally
+/// times the delivery from. `hubs-server` publishes it too.
 #[derive(Serialize)]
-struct Payload {
+pub(crate) struct Payload {
     list: Vec<Entry>,
     info: String,
     index: u64,
+}
+
+impl Payload {
+    /// The `index`-th event's payload, stamped now.
+    pub(crate) fn now(index: u64) -> Self {
+        Self { list: names(index), info: now_rfc3339(), index }
+    }
 }
 
 #[derive(Serialize)]
@@ -67,24 +76,36 @@ struct Entry {
 
 /// Serves `GET /sse` until the process is killed.
 pub fn run(options: &Options) -> Result<(), Error> {
-    if !options.addr.ip().is_loopback() {
-        let why = format!("must be a loopback address, not {}", options.addr);
-        return Err(Error::Flag { flag: "--addr", why });
-    }
-    // Each stream holds a socket: allow as many as the hard limit does.
-    open_files::raise()?;
-    let runtime = tokio::runtime::Runtime::new()
-        .map_err(|err| Error::Io(format!("starting the runtime: {err}")))?;
-    runtime.block_on(serve(options.addr, Duration::from_millis(options.interval_ms)))
+    server_runtime(options.addr)?
+        .block_on(serve(options.addr, Duration::from_millis(options.interval_ms)))
 }
 
-async fn serve(addr: SocketAddr, interval: Duration) -> Result<(), Error> {
+/// The runtime of a server listening on `addr` (`--addr`), once `addr` is known to be on
+/// loopback and the open-files limit is raised: each stream holds a socket, so as many as
+/// the hard limit allows.
+pub(crate) fn server_runtime(addr: SocketAddr) -> Result<tokio::runtime::Runtime, Error> {
+    if !addr.ip().is_loopback() {
+        let why = format!("must be a loopback address, not {addr}");
+        return Err(Error::Flag { flag: "--addr", why });
+    }
+    open_files::raise()?;
+    tokio::runtime::Runtime::new().map_err(|err| Error::Io(format!("starting the runtime: {err}")))
+}
+
+/// Listens on `addr` and announces the address it got as `listening on http://…` on
+/// stdout, where [`crate::servers::readiness`] looks for it.
+pub(crate) async fn listen(addr: SocketAddr) -> Result<tokio::net::TcpListener, Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|err| Error::Io(format!("cannot listen on {addr} (--addr): {err}")))?;
     let local = listener.local_addr().map_err(|err| Error::Io(err.to_string()))?;
     println!("listening on http://{local}");
     std::io::stdout().flush().map_err(|err| Error::Io(err.to_string()))?;
+    Ok(listener)
+}
+
+async fn serve(addr: SocketAddr, interval: Duration) -> Result<(), Error> {
+    let listener = listen(addr).await?;
     let (sender, _) = broadcast::channel(CHANNEL_CAPACITY);
     tokio::spawn(publish(sender.clone(), interval));
     let app =
@@ -118,9 +139,8 @@ async fn publish(sender: broadcast::Sender<Published>, interval: Duration) {
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     for index in 1.. {
         ticks.tick().await;
-        let payload = Payload { list: names(index), info: now_rfc3339(), index };
-        let json =
-            serde_json::to_string(&payload).expect("the payload is plain strings and numbers");
+        let json = serde_json::to_string(&Payload::now(index))
+            .expect("the payload is plain strings and numbers");
         // No subscribers is no error.
         let _ = sender.send(Published { id: format!("{}-{index}", epoch.as_millis()), json });
     }
@@ -151,8 +171,7 @@ mod tests {
 
     #[test]
     fn payload_has_the_livenames_shape() {
-        let payload = Payload { list: names(3), info: now_rfc3339(), index: 3 };
-        let json: serde_json::Value = serde_json::to_value(&payload).unwrap();
+        let json: serde_json::Value = serde_json::to_value(Payload::now(3)).unwrap();
         let list = json["list"].as_array().unwrap();
         assert_eq!(list.len(), 10);
         assert!(list.iter().all(|entry| entry["name"].as_str().unwrap().chars().count() == 3));

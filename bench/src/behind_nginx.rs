@@ -59,6 +59,7 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     let prefix = servers.log_dir.join("nginx");
     let nginx = Nginx::start(&options.nginx, &prefix, upstream, workload.subscribers)?;
     let load = load::Options {
+        hubs: 1,
         url: format!("{}/sse", nginx.url),
         subscribers: workload.subscribers,
         duration_secs: workload.duration_secs,

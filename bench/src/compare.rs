@@ -166,6 +166,7 @@ fn measure_server(
 ) -> Result<load::Report, Error> {
     let server = options.servers.start(name, server)?;
     let load = load::Options {
+        hubs: 1,
         url: server.sse_url(),
         subscribers: options.workload.subscribers,
         duration_secs: options.workload.duration_secs,

@@ -8,6 +8,7 @@
 //! soak       client, servers (starts livenames, reads its usage)
 //! compare    servers (starts livenames, then the baseline), load (as a child), floor, figures
 //! nginx      servers (starts livenames, then nginx in front), load (as a child), figures
+//! hubs       servers, load (as a child), figures; serves its hubs through sse-lean
 //! floor      its own sockets and readers (a child); client::tally for the latency
 //! baseline   axum alone: the plain server compare measures livenames against
 //! ```
@@ -20,6 +21,8 @@
 //!   reused ones with `--reuse-connection`) and `floor`, prints the figures side by side.
 //! - [`behind_nginx`] (`sse-load nginx`): livenames behind nginx with README.md's
 //!   configuration; livenames' cost and nginx's beside it.
+//! - [`hubs`]: the same subscribers on one hub, then spread over many hubs of one
+//!   `sse_lean::Lean` server; both runs' figures side by side.
 //! - [`baseline`]: a plain axum SSE server (`broadcast` → `BroadcastStream` → `Sse`).
 //! - [`client`]: the client flags every command shares, one subscriber (its stream on a
 //!   fresh or a reused connection), the ramp, the SSE parser, the tally, the loopback-only
@@ -36,6 +39,7 @@ pub mod client;
 pub mod compare;
 pub mod figures;
 pub mod floor;
+pub mod hubs;
 pub mod load;
 pub mod procfs;
 pub mod servers;

@@ -30,6 +30,11 @@ pub struct Options {
     /// Subscribers to open.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub subscribers: u64,
+    /// Hubs to spread the subscribers over, round-robin: the `i`-th opens `--url` with
+    /// `{hub}` replaced by `i mod N`. Must divide `--subscribers`; an event counts as
+    /// received by all once every subscriber of its hub got it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub hubs: u64,
     /// Seconds of the measuring window, which starts once every subscriber has connected.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub duration_secs: u64,
@@ -61,6 +66,7 @@ impl Options {
         let mut flag =
             |name: &str, value: u64| args.extend([format!("--{name}"), value.to_string()]);
         flag("subscribers", self.subscribers);
+        flag("hubs", self.hubs);
         flag("duration-secs", self.duration_secs);
         flag("drain-secs", self.drain_secs);
         flag("flooders", self.flooders);
@@ -166,8 +172,19 @@ pub struct ToolCost {
 
 /// Runs `load` to its end and returns the report; progress goes to stderr.
 pub fn run(options: &Options) -> Result<Report, Error> {
-    let clients = Clients::new(Target::parse(&options.url)?, &options.client);
+    check_hubs(options.subscribers, options.hubs)?;
+    let clients =
+        Clients::new(Target::parse(&options.url)?, &options.client).spread_over(options.hubs);
     options.client.block_on(options.subscribers, options.deadline(), measure(clients, options))
+}
+
+/// Fails, naming `--hubs`, unless `hubs` divide `subscribers` evenly.
+pub fn check_hubs(subscribers: u64, hubs: u64) -> Result<(), Error> {
+    if !subscribers.is_multiple_of(hubs) {
+        let why = format!("({hubs}) must divide --subscribers ({subscribers})");
+        return Err(Error::Flag { flag: "--hubs", why });
+    }
+    Ok(())
 }
 
 /// Runs `load` as a child process (its own open-files budget and watchdog) and reads its
@@ -357,6 +374,8 @@ mod tests {
             "http://127.0.0.1:9/sse",
             "--subscribers",
             "12",
+            "--hubs",
+            "3",
             "--duration-secs",
             "3",
             "--server-pid",

@@ -1,7 +1,7 @@
 //! `sse-load`: SSE fan-out benchmarks over loopback. `sse-load --help` lists the commands;
 //! each prints one JSON object on stdout and its progress on stderr.
 
-use bench::{Error, baseline, behind_nginx, compare, floor, load, soak};
+use bench::{Error, baseline, behind_nginx, compare, floor, hubs, load, soak};
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use std::process::ExitCode;
@@ -32,6 +32,12 @@ enum Commands {
     /// of them; check every stream's event order and the server's RSS before, during and
     /// after all have left. Starts livenames itself unless given --url.
     Soak(soak::Options),
+    /// Serve the same subscribers on one hub, then spread over --hubs hubs of one sse-lean
+    /// server (each hub publishing every --interval-ms), and print both runs' figures.
+    Hubs(hubs::Options),
+    /// Serve --hubs hubs through sse-lean at /hubs/{n} (started by `hubs`).
+    #[command(hide = true)]
+    HubsServer(hubs::ServerOptions),
     /// The floor's reading side (started by `floor`).
     #[command(hide = true)]
     Drain(floor::DrainOptions),
@@ -45,6 +51,8 @@ fn main() -> ExitCode {
         Commands::Compare(options) => compare::run(&options).and_then(|report| print(&report)),
         Commands::Soak(options) => soak::run(&options).and_then(|report| print(&report)),
         Commands::Nginx(options) => behind_nginx::run(&options).and_then(|report| print(&report)),
+        Commands::Hubs(options) => hubs::run(&options).and_then(|report| print(&report)),
+        Commands::HubsServer(options) => hubs::serve(&options),
         Commands::Drain(options) => floor::drain(&options),
     };
     match result {

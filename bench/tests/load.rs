@@ -10,15 +10,19 @@ const SSE_LOAD: &str = env!("CARGO_BIN_EXE_sse-load");
 
 /// The baseline on a free loopback port, publishing every `interval_ms`, and its URL.
 fn start_baseline(interval_ms: u64) -> (Running, String) {
+    start_server(&["baseline", "--interval-ms", &interval_ms.to_string()])
+}
+
+/// `sse-load <args> --addr 127.0.0.1:0`, a server, and its URL once it listens.
+fn start_server(args: &[&str]) -> (Running, String) {
     let mut server = command(SSE_LOAD);
-    server.args(["baseline", "--addr", "127.0.0.1:0", "--interval-ms", &interval_ms.to_string()]);
+    server.args(args).args(["--addr", "127.0.0.1:0"]);
     server.stdout(Stdio::piped());
-    let mut running = Running::spawn("baseline", &mut server).unwrap();
+    let mut running = Running::spawn(args[0], &mut server).unwrap();
     let stdout = running.take_stdout().expect("stdout is piped");
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line).unwrap();
-    let url =
-        line.trim().strip_prefix("listening on ").expect("the baseline says where").to_owned();
+    let url = line.trim().strip_prefix("listening on ").expect("the server says where").to_owned();
     (running, url)
 }
 
@@ -127,6 +131,34 @@ async fn a_warm_up_path_the_server_does_not_have_fails_every_subscriber() {
     assert_eq!((report["connected"].as_u64(), report["failed"].as_u64()), (Some(0), Some(10)));
     let reasons = report["reasons"].as_object().unwrap();
     assert!(reasons.keys().all(|reason| reason.contains("warm-up GET /no-such-page")), "{report}");
+}
+
+#[test]
+fn subscribers_spread_over_hubs_each_get_every_event_of_their_hub() {
+    let (server, url) = start_server(&["hubs-server", "--hubs", "5", "--interval-ms", "200"]);
+    let report = load_ten_subscribers(&format!("{url}/hubs/{{hub}}"), None, &["--hubs", "5"]);
+    assert_eq!((report["connected"].as_u64(), report["failed"].as_u64()), (Some(10), Some(0)));
+    let fan_out = &report["fan_out"];
+    let events = fan_out["events"].as_u64().unwrap();
+    assert!(events >= 5 * 10, "five hubs publish five times a second for 3 s: {report}");
+    assert_eq!(fan_out["events_received_by_all"].as_u64(), Some(events), "{report}");
+    let receivers = (fan_out["min_receivers"].as_u64(), fan_out["max_receivers"].as_u64());
+    assert_eq!(receivers, (Some(2), Some(2)), "two subscribers a hub: {report}");
+    assert_eq!(fan_out["events_missing_between_first_and_last"].as_u64(), Some(0), "{report}");
+    assert_eq!(fan_out["deliveries"].as_u64(), Some(events * 2), "{report}");
+    let (ok, _, stderr) = sse_load(&[
+        "load",
+        "--url",
+        &format!("{url}/hubs/{{hub}}"),
+        "--subscribers",
+        "10",
+        "--hubs",
+        "3",
+        "--duration-secs",
+        "1",
+    ]);
+    assert!(!ok && stderr.contains("--hubs"), "3 hubs do not divide 10 subscribers: {stderr}");
+    drop(server);
 }
 
 #[test]

@@ -149,13 +149,24 @@ pub struct Clients {
     target: Arc<Target>,
     tally: Arc<Mutex<Tally>>,
     options: ClientOptions,
+    /// How many hubs the subscribers are spread over (see [`Clients::spread_over`]).
+    hubs: u64,
 }
 
 impl Clients {
     /// No subscriber yet, to open against `target` as `options` say.
     pub fn new(target: Target, options: &ClientOptions) -> Self {
         let tally = Arc::new(Mutex::new(Tally::default()));
-        Self { target: Arc::new(target), tally, options: options.clone() }
+        Self { target: Arc::new(target), tally, options: options.clone(), hubs: 1 }
+    }
+
+    /// These subscribers spread round-robin over `hubs` hubs: the `index`-th opens the
+    /// target's path with `{hub}` replaced by `index mod hubs`, and the tally counts an
+    /// event as received by all once every subscriber of its hub got it.
+    pub fn spread_over(mut self, hubs: u64) -> Self {
+        self.hubs = hubs.max(1);
+        lock(&self.tally).spread_over(self.hubs);
+        self
     }
 
     /// The target they connect to.
@@ -177,7 +188,7 @@ impl Clients {
     /// after `resume_from` if given.
     pub fn subscriber(&self, index: u64, resume_from: Option<String>) -> Subscriber {
         Subscriber {
-            target: self.target.clone(),
+            target: self.target.for_hub(index % self.hubs),
             tally: self.tally.clone(),
             source: source_addr(index as usize, self.options.source_addrs as usize),
             resume_from,

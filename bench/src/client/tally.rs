@@ -25,6 +25,8 @@ pub struct Tally {
     named_events: BTreeMap<String, u64>,
     comments: u64,
     unreadable: u64,
+    /// Hubs the streams are spread over evenly, each event going to one hub's (0 is 1).
+    hubs: u64,
     window: Option<Window>,
 }
 
@@ -76,6 +78,12 @@ impl Tally {
     pub fn ended(&mut self, reason: String) {
         self.ended += 1;
         *self.reasons.entry(reason).or_default() += 1;
+    }
+
+    /// The streams are spread evenly over `hubs` hubs: an event is received by all once
+    /// every stream of its hub got it.
+    pub fn spread_over(&mut self, hubs: u64) {
+        self.hubs = hubs;
     }
 
     /// Subscribers that have connected or failed so far.
@@ -133,7 +141,7 @@ impl Tally {
     /// The counts as they stand.
     pub fn summary(&self) -> Summary {
         let window = self.window.as_ref();
-        let fan_out = window.map(|w| w.fan_out(self.ended));
+        let fan_out = window.map(|w| w.fan_out(self.ended, self.hubs.max(1)));
         Summary {
             connected: self.connected,
             failed: self.failed,
@@ -190,20 +198,17 @@ impl Window {
         self.bytes += bytes as u64;
     }
 
-    fn fan_out(&self, ended_now: u64) -> FanOut {
+    /// Who got what, with the streams spread over `hubs` hubs.
+    fn fan_out(&self, ended_now: u64, hubs: u64) -> FanOut {
         let receivers = || self.events.values().map(|receipt| receipt.receivers);
         let deliveries: u64 = receivers().sum();
-        let indexes: Vec<u64> = self.events.keys().filter_map(|id| event_index(id)).collect();
-        let span = match (indexes.iter().min(), indexes.iter().max()) {
-            (Some(first), Some(last)) => last - first + 1,
-            _ => 0,
-        };
+        let per_hub = self.open_at_start / hubs;
         FanOut {
             subscribers_at_window_start: self.open_at_start,
             streams_ended_since_window_start: ended_now - self.ended_before,
             events: self.events.len() as u64,
-            events_missing_between_first_and_last: span.saturating_sub(indexes.len() as u64),
-            events_received_by_all: receivers().filter(|&n| n >= self.open_at_start).count() as u64,
+            events_missing_between_first_and_last: missing(self.events.keys()),
+            events_received_by_all: receivers().filter(|&n| n >= per_hub).count() as u64,
             min_receivers: receivers().min().unwrap_or(0),
             max_receivers: receivers().max().unwrap_or(0),
             deliveries,
@@ -228,9 +233,15 @@ pub fn latency_histogram() -> Histogram<u64> {
         .expect("1 µs to a minute at 3 significant digits is a valid histogram")
 }
 
-/// The index of an `<epoch>-<index>` event id.
-fn event_index(id: &str) -> Option<u64> {
-    event_id(id).map(|(_, index)| index)
+/// Events missing between the first and the last of each epoch (each hub's stream has its
+/// own) among `ids`, `<epoch>-<index>` event ids.
+fn missing<'a>(ids: impl Iterator<Item = &'a Box<str>>) -> u64 {
+    let mut epochs: HashMap<u64, (u64, u64, u64)> = HashMap::new();
+    for (epoch, index) in ids.filter_map(|id| event_id(id)) {
+        let (first, last, count) = epochs.entry(epoch).or_insert((index, index, 0));
+        (*first, *last, *count) = ((*first).min(index), (*last).max(index), *count + 1);
+    }
+    epochs.values().map(|(first, last, count)| (last - first + 1).saturating_sub(*count)).sum()
 }
 
 /// The epoch (the stream's start) and index of an `<epoch>-<index>` event id.
@@ -327,9 +338,11 @@ pub struct FanOut {
     pub streams_ended_since_window_start: u64,
     /// Distinct events published in the window that anyone received.
     pub events: u64,
-    /// Ids between the first and the last that nobody received.
+    /// Ids between the first and the last of one epoch (one hub's stream) that nobody
+    /// received.
     pub events_missing_between_first_and_last: u64,
-    /// Events every subscriber open at the window's start received.
+    /// Events every subscriber open at the window's start received (with `load --hubs`,
+    /// every subscriber of the event's hub).
     pub events_received_by_all: u64,
     pub min_receivers: u64,
     pub max_receivers: u64,
@@ -408,6 +421,33 @@ mod tests {
         let latency = summary.latency_ms.unwrap();
         assert_eq!(latency.count, 4);
         assert!((latency.max - 50.0).abs() < 0.1, "{latency:?}");
+    }
+
+    #[test]
+    fn over_hubs_an_event_is_received_by_all_when_its_hubs_streams_got_it() {
+        let mut tally = Tally::default();
+        tally.spread_over(2);
+        let streams: Vec<StreamNo> = (0..4).map(|_| tally.connected()).collect();
+        tally.open_window(at(0));
+        // Hub 0 is epoch 7, its streams 0 and 2; hub 1 is epoch 8, its streams 1 and 3.
+        for (id, published, receivers) in [
+            ("7-1", 10, [0, 2].as_slice()),
+            ("8-1", 20, &[1, 3]),
+            ("7-3", 30, &[0]),
+            ("8-2", 40, &[1, 3]),
+        ] {
+            for stream in receivers {
+                tally.record(
+                    data_event(id, &payload(published)),
+                    at(published + 1),
+                    streams[*stream],
+                );
+            }
+        }
+        let fan_out = tally.summary().fan_out.unwrap();
+        assert_eq!((fan_out.events, fan_out.deliveries), (4, 7));
+        assert_eq!(fan_out.events_received_by_all, 3, "7-3 reached one of hub 0's two streams");
+        assert_eq!(fan_out.events_missing_between_first_and_last, 1, "7-2; hub 1 missed none");
     }
 
     #[test]

@@ -3,6 +3,10 @@
 
 use crate::Error;
 use std::net::{Ipv4Addr, SocketAddrV4};
+use std::sync::Arc;
+
+/// Stands for a hub's number in `--url` (see [`Target::for_hub`]).
+const HUB: &str = "{hub}";
 
 /// A checked `http://127.x.x.x:PORT/path` target.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +40,14 @@ impl Target {
         Ok(Self { addr: SocketAddrV4::new(ip, port), path })
     }
 
+    /// This target with `{hub}` in its path replaced by `hub` (itself if there is none).
+    pub fn for_hub(self: &Arc<Self>, hub: u64) -> Arc<Self> {
+        match self.path.contains(HUB) {
+            true => Arc::new(Self { path: self.path.replace(HUB, &hub.to_string()), ..**self }),
+            false => self.clone(),
+        }
+    }
+
     /// The `Host` header value.
     pub fn host_header(&self) -> String {
         self.addr.to_string()
@@ -60,6 +72,15 @@ mod tests {
         assert_eq!(target.path, "/sse?limit=5");
         assert_eq!(Target::parse("http://localhost/").unwrap().addr.port(), 80);
         assert!(Target::parse("http://127.9.8.7:1/sse").is_ok());
+    }
+
+    #[test]
+    fn a_hub_placeholder_becomes_the_hubs_number() {
+        let target = Arc::new(Target::parse("http://127.0.0.1:3000/hubs/{hub}?x=1").unwrap());
+        assert_eq!(target.for_hub(42).path, "/hubs/42?x=1");
+        assert_eq!(target.for_hub(42).addr, target.addr);
+        let plain = Arc::new(Target::parse("http://127.0.0.1:3000/sse").unwrap());
+        assert!(Arc::ptr_eq(&plain.for_hub(3), &plain));
     }
 
     #[test]
