@@ -61,11 +61,14 @@ test('through Caddy over HTTPS and HTTP/2: one lean stream for all tabs, events 
   await expect.poll(() => streams(instance, 'lean'), { message: 'one upstream stream for the three tabs' }).toBe(1);
   expect(await streams(instance, 'hyper')).toBe(0);
 
-  // Each event reaches the page long before the next one would push it out of a buffer.
+  // Each event reaches the page before the next one is published: a proxy that buffered the
+  // stream would hold an event until the next pushed it out, a whole interval or more. (The
+  // delay is taken when the page's handler runs, so a main thread busy hydrating three tabs
+  // on a loaded machine adds to it: half an interval was too tight a bound for that.)
   await expect.poll(async () => (await delays(tabs[0])).length, { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
   for (const delay of await delays(tabs[0])) {
     expect(delay, 'delivery delay through Caddy, ms').toBeGreaterThanOrEqual(0);
-    expect(delay, 'delivery delay through Caddy, ms').toBeLessThan(INTERVAL_MS / 2);
+    expect(delay, 'delivery delay through Caddy, ms').toBeLessThan(INTERVAL_MS);
   }
 
   await expectRestartRecovered(
