@@ -8,6 +8,11 @@ import { expect, test } from './server';
 
 const state = (page: Page) => page.getByTestId('state');
 
+// Up to eight pages animate each event at once on two cores, rendered in software
+// (--disable-gpu): their renderers then answered Playwright seconds late, and the roles check
+// timed out. These tests are about sharing the connection, so the pages run without motion.
+test.use({ reducedMotion: 'reduce' });
+
 /** Opens `count` tabs one after another, as a reader would: each is live before the next. */
 async function openTabs(context: BrowserContext, count: number): Promise<Page[]> {
   const tabs: Page[] = [];
