@@ -6,7 +6,9 @@ use crate::{CLOSE_EVENT, EventId, GAP_EVENT, frame};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::VecDeque;
+use std::hash::{Hash, Hasher};
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, watch};
@@ -28,6 +30,7 @@ struct Inner<T> {
     /// live receiver meet exactly: no event is in both, none in neither.
     state: Mutex<State<T>>,
     live: broadcast::Sender<Live>,
+    news: News,
     metrics: HubMetrics,
 }
 
@@ -110,6 +113,38 @@ impl Doorbell {
     }
 }
 
+/// How many times a hub has had something new for live subscribers: a writer that drives
+/// deliveries of many hubs groups them by hub (two `News` are equal when they are of the same
+/// hub) and, when the [`Doorbell`] rings, tries only those of hubs whose count moved since it
+/// last tried them. The count moves before the doorbell rings.
+#[derive(Clone, Debug)]
+pub struct News(Arc<AtomicU64>);
+
+impl News {
+    /// The count now.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn moved(&self) {
+        self.0.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl PartialEq for News {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for News {}
+
+impl Hash for News {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Arc::as_ptr(&self.0).hash(state);
+    }
+}
+
 /// Where a subscription starts, decided from the id the client resumes from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -128,6 +163,7 @@ pub struct Subscription {
     /// Frames to send before any live one: replayed events, or `gap` and the latest event.
     pub(crate) backlog: Vec<(Option<EventId>, Bytes)>,
     pub(crate) live: broadcast::Receiver<Live>,
+    pub(crate) news: News,
     /// The client already has every event up to this index (its resume point, 0 for none);
     /// the stream never sends an index at or below the last one it sent.
     pub(crate) seen_through: u64,
@@ -173,7 +209,7 @@ impl<T: Serialize> Hub<T> {
             closed: None,
         };
         let metrics = HubMetrics::default();
-        let inner = Inner { state: Mutex::new(state), live, metrics };
+        let inner = Inner { state: Mutex::new(state), live, news: News(Arc::default()), metrics };
         Self { inner: Arc::new(inner) }
     }
 
@@ -247,10 +283,12 @@ impl<T: Serialize> Hub<T> {
         self.send_live(Live::Event { id, frame });
     }
 
-    /// Sends `live` to live subscribers, and rings every [`Doorbell`] after.
+    /// Sends `live` to live subscribers, and moves the hub's [`News`] and rings every
+    /// [`Doorbell`] after.
     fn send_live(&self, live: Live) {
         // No subscribers is not an error: an event waits in history.
         let _ = self.inner.live.send(live);
+        self.inner.news.moved();
         BELL.send_modify(|()| {});
     }
 
@@ -364,6 +402,7 @@ impl<T: Serialize> Hub<T> {
             start,
             backlog,
             live: self.inner.live.subscribe(),
+            news: self.inner.news.clone(),
             seen_through: match start {
                 Start::After(index) => index,
                 Start::Latest | Start::Gap => 0,

@@ -22,7 +22,7 @@ pub use crate::axum::{
     LAST_EVENT_ID_PARAM, LastEventId, SSE_HEADERS, retry_response, sse_response,
 };
 #[cfg(feature = "runtime")]
-pub use hub::{Doorbell, Hub, Start, Subscription};
+pub use hub::{Doorbell, Hub, News, Start, Subscription};
 #[cfg(feature = "runtime")]
 pub use metrics::HubMetrics;
 pub use protocol::{CLOSE_EVENT, EventId, GAP_EVENT, InvalidEventId, PING_EVENT};

@@ -2,9 +2,10 @@
 //! and [`Subscription::into_stream`] turns that into a response body. A server that writes
 //! to its sockets itself drives a [`Delivery`] directly: awaiting [`Delivery::next`] per
 //! connection, or, for many connections in one task, calling [`Delivery::try_next`] on each
-//! whenever a [`Doorbell`](crate::Doorbell) rings or a [`Delivery::ping_due`] time comes.
+//! whose hub's [`News`] moved when a [`Doorbell`](crate::Doorbell) rings, and on each whose
+//! [`Delivery::ping_due`] time came.
 
-use crate::hub::{Live, Subscription};
+use crate::hub::{Live, News, Subscription};
 use crate::metrics::{HubMetrics, SubscriberCount};
 use crate::{CLOSE_EVENT, EventId, PING_EVENT, frame};
 use async_stream::stream;
@@ -42,7 +43,8 @@ pub struct StreamOptions {
     /// Close after this many events (replayed ones included) with `close`. Default: none.
     pub limit: Option<NonZeroU64>,
     /// Cancelled at shutdown: the stream ends without `close`, so browsers reconnect.
-    /// Default: never (`sse_lean::Lean` ends its streams at shutdown by itself).
+    /// Default: never (`sse_lean::Lean` ends its streams at shutdown by itself). A stream
+    /// that a writer drives with [`Delivery::try_next`] sees it at its next event or ping.
     pub stop: CancellationToken,
 }
 
@@ -161,6 +163,7 @@ impl IntoIterator for Frames {
 pub struct Delivery {
     backlog: std::vec::IntoIter<(Option<EventId>, Bytes)>,
     live: broadcast::Receiver<Live>,
+    news: News,
     /// Only where several processes feed the hub: never send an index twice.
     seen_through: u64,
     /// `retry:`, until it goes out with the connection's first frame.
@@ -186,11 +189,12 @@ pub struct Delivery {
 impl Subscription {
     /// What to send on this subscriber's connection, and when.
     pub fn into_delivery(self, options: StreamOptions) -> Delivery {
-        let Subscription { backlog, live, seen_through, metrics, counted, .. } = self;
+        let Subscription { backlog, live, news, seen_through, metrics, counted, .. } = self;
         let StreamOptions { retry, heartbeat, limit, stop } = options;
         Delivery {
             backlog: backlog.into_iter(),
             live,
+            news,
             seen_through,
             retry: Some(frame::retry(retry)),
             heartbeat,
@@ -268,6 +272,11 @@ impl Delivery {
             }
         }
         TryNext::Finished
+    }
+
+    /// The hub's [`News`]: what a writer of many deliveries groups them by.
+    pub fn news(&self) -> &News {
+        &self.news
     }
 
     /// When a `ping` is due if nothing else is sent before.

@@ -1,7 +1,7 @@
 //! The writers: one task per runtime thread holds the lean streams that keep up, and on
-//! each event writes it to all of them in one pass, one non-blocking `writev` per stream,
-//! with no task, timer or waker per stream, only the `Delivery` that decides each stream's
-//! bytes.
+//! each event writes it to all of its hub's streams in one pass ([`ByHub`]), one
+//! non-blocking `writev` per stream, with no task, timer or waker per stream, only the
+//! `Delivery` that decides each stream's bytes.
 //!
 //! A stream whose socket cannot take a write whole leaves the writers ([`Leaving`]) for a
 //! task of its own ([`slow`](crate::slow)), which waits under the stall guard until the
@@ -12,6 +12,7 @@
 //! watches as one file: a peer that leaves is closed at once, and what a peer sends while
 //! its stream runs (a pipelined request) is kept for after the stream, as hyper keeps it.
 
+use crate::by_hub::ByHub;
 use crate::kernel_buffers;
 use crate::metrics::OpenCount;
 use crate::peer::{self, Peer};
@@ -120,6 +121,7 @@ enum Pumped {
 
 struct Writer {
     streams: Slab<Stream>,
+    by_hub: ByHub,
     inbox: mpsc::UnboundedReceiver<NewStream>,
     doorbell: Doorbell,
     /// The sockets' epoll set, readable when a peer sent something or left.
@@ -146,6 +148,7 @@ impl Writer {
             unsafe { AsyncFd::register_with_interest(poll, tokio::io::Interest::READABLE) }?;
         Ok(Self {
             streams: Slab::new(),
+            by_hub: ByHub::default(),
             inbox,
             doorbell: Doorbell::new(),
             peers,
@@ -168,7 +171,7 @@ impl Writer {
                 biased;
                 () = self.stop.cancelled() => break,
                 Some(stream) = self.inbox.recv() => self.adopt(stream),
-                () = self.doorbell.rung() => self.write_ready().await,
+                () = self.doorbell.rung() => self.write_news().await,
                 ready = self.peers.readable_mut() => match ready {
                     Ok(mut ready) => {
                         ready.clear_ready();
@@ -176,11 +179,11 @@ impl Writer {
                     }
                     Err(err) => tracing::error!(%err, "cannot watch the streams' peers"),
                 },
-                () = &mut ping, if self.next_ping.is_some() => self.write_ready().await,
+                () = &mut ping, if self.next_ping.is_some() => self.write_all().await,
             }
         }
         // The deliveries that see the stop end now: each stream gets its last chunk.
-        self.write_ready().await;
+        self.write_all().await;
     }
 
     /// Takes a stream: bounds its socket's send buffer (see [`kernel_buffers`]), registers it,
@@ -198,6 +201,7 @@ impl Writer {
         }
         let key = entry.key();
         entry.insert(Stream { tcp, subscriber, watched: true });
+        self.by_hub.changed();
         let stream = &mut self.streams[key];
         let pumped = match write(&stream.tcp, &[&head]) {
             Ok(()) => pump(stream),
@@ -206,15 +210,29 @@ impl Writer {
         self.settle(key, pumped);
     }
 
-    /// Writes whatever each stream has ready (events, pings, the end), yielding now and
-    /// then, and notes the next ping due.
-    async fn write_ready(&mut self) {
+    /// Writes what the streams of the hubs that published have ready.
+    async fn write_news(&mut self) {
+        let streams = self.streams.iter().map(|(key, stream)| (key, news(stream)));
+        let keys = self.by_hub.with_news(streams);
+        self.write_ready(keys).await;
+    }
+
+    /// Writes whatever every stream has ready (pings, or the end at shutdown), and notes
+    /// the next ping due.
+    async fn write_all(&mut self) {
         self.next_ping = None;
-        for key in 0..self.streams.capacity() {
+        let keys = self.streams.iter().map(|(key, _)| key).collect();
+        self.write_ready(keys).await;
+    }
+
+    /// Writes whatever the streams at `keys` have ready (events, pings, the end), yielding
+    /// now and then.
+    async fn write_ready(&mut self, keys: Vec<usize>) {
+        for (turn, key) in keys.into_iter().enumerate() {
             let Some(stream) = self.streams.get_mut(key) else { continue };
             let pumped = pump(stream);
             self.settle(key, pumped);
-            if key % STREAMS_PER_TURN == STREAMS_PER_TURN - 1 {
+            if turn % STREAMS_PER_TURN == STREAMS_PER_TURN - 1 {
                 tokio::task::yield_now().await;
             }
         }
@@ -240,6 +258,7 @@ impl Writer {
 
     /// Takes the stream at `key` out of this writer.
     fn release(&mut self, key: usize) -> Stream {
+        self.by_hub.changed();
         let mut stream = self.streams.remove(key);
         unwatch(&self.registry, &mut stream);
         stream
@@ -281,12 +300,18 @@ impl Writer {
         if self.streams.len() * COMPACT_BELOW >= self.streams.capacity() {
             return;
         }
+        self.by_hub.changed();
         let registry = &self.registry;
         self.streams.compact(|stream, _from, to| {
             !stream.watched
                 || registry.reregister(&mut stream.tcp, Token(to), Interest::READABLE).is_ok()
         });
     }
+}
+
+/// The hub of `stream`'s delivery.
+fn news(stream: &Stream) -> &sse_hub::News {
+    stream.subscriber.held.delivery.news()
 }
 
 /// Stops watching `stream`'s socket.

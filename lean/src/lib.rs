@@ -4,6 +4,7 @@
 // (`AsyncFd::register_with_interest`), and that one call is the crate's only unsafe code.
 #![deny(unsafe_code)]
 
+mod by_hub;
 mod connection;
 #[allow(unsafe_code, reason = "the writers' epoll set goes into an AsyncFd (see above)")]
 mod fanout;

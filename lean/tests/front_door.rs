@@ -6,6 +6,8 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use sse_lean::{Hub, LastEventId, Lean, Reply, StreamOptions};
 use std::future::IntoFuture;
 use std::net::SocketAddr;
@@ -166,4 +168,51 @@ async fn graceful_shutdown_ends_every_open_stream_lean_or_hyper() {
     }
     assert!(clients[0].read.ends_with("\r\n0\r\n\r\n"), "the last chunk: {}", clients[0].read);
     assert!(clients[1].read.ends_with("\r\n0\r\n\r\n"), "the last chunk: {}", clients[1].read);
+}
+
+/// Crowds of lean streams over a few hubs come and mostly go (so the writers regroup their
+/// streams by hub and compact them) while random hubs publish: every open stream gets each
+/// event of its hub well before any heartbeat. Seeded: a failure prints its seed, and
+/// `LEAN_CHURN_SEED=<seed>` runs the same schedule again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_that_come_and_go_miss_no_event_of_their_hub() {
+    let seed = std::env::var("LEAN_CHURN_SEED")
+        .map_or_else(|_| rand::random(), |seed| seed.parse().expect("LEAN_CHURN_SEED is a number"));
+    eprintln!("churn seed {seed}: rerun with LEAN_CHURN_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let server = start(3).await;
+    let mut open: Vec<(usize, Client)> = Vec::new();
+    for _round in 0..10 {
+        for _ in 0..rng.random_range(8..40) {
+            let hub = rng.random_range(0..server.hubs.len());
+            let mut client =
+                Client::send(server.addr, request(&format!("/events/{hub}"), "")).await;
+            client.until("200 OK").await;
+            open.push((hub, client));
+        }
+        for _ in 0..rng.random_range(1..6) {
+            publish_and_expect(&server.hubs, rng.random_range(0..server.hubs.len()), &mut open)
+                .await;
+        }
+        let keep = rng.random_range(0..=open.len().min(3));
+        while open.len() > keep {
+            drop(open.swap_remove(rng.random_range(0..open.len())));
+        }
+        // Time for the writers to see them leave, and compact.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        for _ in 0..rng.random_range(2..8) {
+            publish_and_expect(&server.hubs, rng.random_range(0..server.hubs.len()), &mut open)
+                .await;
+        }
+    }
+    server.shutdown.send(()).unwrap();
+    server.served.await.unwrap().unwrap();
+}
+
+/// Publishes on `hubs[hub]` and waits until every open stream of that hub has the event.
+async fn publish_and_expect(hubs: &Hubs, hub: usize, open: &mut [(usize, Client)]) {
+    let id = hubs[hub].publish(|index| format!("event {index}"));
+    for (_, client) in open.iter_mut().filter(|(of, _)| *of == hub) {
+        client.until(&format!("id: {id}\n")).await;
+    }
 }
