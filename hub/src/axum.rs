@@ -105,6 +105,15 @@ mod tests {
         assert_eq!(last_event_id("/sse?lasteventid=7-3", None), None, "the name is exact");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_id_in_the_query_comes_back_as_it_was_sent(id in "\\PC{0,20}", limit: u64) {
+            let escaped: String = id.bytes().map(|byte| format!("%{byte:02X}")).collect();
+            let uri = format!("/sse?limit={limit}&lastEventId={escaped}");
+            proptest::prop_assert_eq!(last_event_id(&uri, None), Some(id));
+        }
+    }
+
     #[tokio::test]
     async fn a_retry_response_is_an_event_stream_of_only_retry_that_closes() {
         let response = retry_response(Duration::from_millis(12_345));
