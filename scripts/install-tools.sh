@@ -46,13 +46,15 @@ ensure_cargo_leptos() {
 }
 
 # The CLI must match the wasm-bindgen crate in Cargo.lock exactly. Its own lockfile names a
-# crate version the registry lacks, so it is installed without --locked.
+# crate version the registry lacks, so it is installed without --locked; the resolver then
+# picks dependencies that build with this toolchain rather than the newest ones.
 ensure_wasm_bindgen() {
     local version
     version=$(locked_version wasm-bindgen)
     wasm-bindgen --version 2>/dev/null | grep -q " $version\$" && return
     say "installing wasm-bindgen-cli $version"
-    cargo install wasm-bindgen-cli --version "$version" --force
+    CARGO_RESOLVER_INCOMPATIBLE_RUST_VERSIONS=fallback \
+        cargo install wasm-bindgen-cli --version "$version" --force
 }
 
 ensure_wasm_opt() {
