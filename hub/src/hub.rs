@@ -2,7 +2,7 @@
 
 use crate::data::Data;
 use crate::metrics::{HubMetrics, SubscriberCount};
-use crate::{CLOSE_EVENT, EventId, GAP_EVENT, frame};
+use crate::{CLOSE_EVENT, EventId, EventName, GAP_EVENT, frame};
 use bytes::Bytes;
 use serde::Serialize;
 use std::collections::VecDeque;
@@ -224,23 +224,35 @@ impl<T: Serialize> Hub<T> {
     }
 
     /// Publishes the next event, built by `make` from its index; encodes it once for all.
+    /// A page receives it with `onmessage`.
     pub fn publish(&self, make: impl FnOnce(u64) -> T) -> EventId {
+        self.publish_named(&EventName::MESSAGE, make)
+    }
+
+    /// Publishes the next event as [`Hub::publish`] does, under `name`: a page receives it
+    /// with `addEventListener(name, ...)`, and a resume replays it under the same name.
+    pub fn publish_named(&self, name: &EventName, make: impl FnOnce(u64) -> T) -> EventId {
         let mut state = self.state();
         let id = EventId { epoch: state.epoch, index: state.next_index };
         let event = make(id.index);
         let data = Data::encode(&event);
-        self.push(&mut state, id, data.as_str(), event);
+        self.push(&mut state, id, name, data.as_str(), event);
         id
     }
 
     #[cfg(feature = "redis")]
     /// Adds an event published elsewhere (by another process, through a shared log), already
-    /// encoded as `data`, with its id. An index at or below the last one is a duplicate and
+    /// encoded as `data`, with its id and name. An index at or below the last one is a duplicate and
     /// is dropped (`Ok(false)`), as is one of another epoch than the hub's (it moved on while
     /// the event was read). An index past the next one means the log lost the events in
     /// between: live subscribers get a `gap` before it, and the history keeps the hole, so a
     /// resume from before it gets a `gap` too. Nothing is skipped silently.
-    pub(crate) fn ingest(&self, id: EventId, data: &Data) -> Result<bool, serde_json::Error>
+    pub(crate) fn ingest(
+        &self,
+        id: EventId,
+        name: &EventName,
+        data: &Data,
+    ) -> Result<bool, serde_json::Error>
     where
         T: serde::de::DeserializeOwned,
     {
@@ -252,7 +264,7 @@ impl<T: Serialize> Hub<T> {
         if state.next_index > 1 && id.index > state.next_index {
             self.announce_hole(&state, id);
         }
-        self.push(&mut state, id, data.as_str(), event);
+        self.push(&mut state, id, name, data.as_str(), event);
         Ok(true)
     }
 
@@ -271,8 +283,8 @@ impl<T: Serialize> Hub<T> {
     }
 
     /// Appends one event to history and sends it to live subscribers.
-    fn push(&self, state: &mut State<T>, id: EventId, data: &str, event: T) {
-        let frame = frame::event(id, data);
+    fn push(&self, state: &mut State<T>, id: EventId, name: &EventName, data: &str, event: T) {
+        let frame = frame::event(id, name, data);
         if state.history.len() == state.capacity {
             state.history.pop_front();
         }
@@ -492,6 +504,8 @@ mod tests {
     use super::*;
 
     const EPOCH: u64 = 1_000;
+    #[cfg(feature = "redis")]
+    const MESSAGE: &EventName = &EventName::MESSAGE;
 
     /// An event's data as a shared log holds JSON.
     #[cfg(feature = "redis")]
@@ -540,7 +554,7 @@ mod tests {
             let size = NonZeroUsize::new(4).unwrap();
             let hub = Hub::with_epoch(EPOCH, size, size);
             for index in indices {
-                hub.ingest(at(index), &json(&index.to_string())).unwrap();
+                hub.ingest(at(index), MESSAGE, &json(&index.to_string())).unwrap();
             }
             hub
         }
@@ -552,7 +566,7 @@ mod tests {
         fn fetched(indices: impl IntoIterator<Item = u64>) -> Fetched {
             let entries = indices
                 .into_iter()
-                .map(|index| (index, frame::event(at(index), &index.to_string())))
+                .map(|index| (index, frame::event(at(index), MESSAGE, &index.to_string())))
                 .collect();
             Fetched { entries, unreadable: false }
         }
@@ -564,14 +578,17 @@ mod tests {
         #[test]
         fn ingest_drops_what_it_has_and_takes_what_is_later() {
             let hub = hub_with([1, 2, 3]);
-            assert!(!hub.ingest(at(3), &json("3")).unwrap(), "a duplicate");
-            assert!(!hub.ingest(at(2), &json("2")).unwrap(), "an older one");
+            assert!(!hub.ingest(at(3), MESSAGE, &json("3")).unwrap(), "a duplicate");
+            assert!(!hub.ingest(at(2), MESSAGE, &json("2")).unwrap(), "an older one");
             let other_epoch = EventId { epoch: EPOCH + 1, index: 4 };
-            assert!(!hub.ingest(other_epoch, &json("4")).unwrap(), "one of another epoch");
-            assert!(hub.ingest(at(5), &json("5")).unwrap(), "a later one, past a lost index");
+            assert!(!hub.ingest(other_epoch, MESSAGE, &json("4")).unwrap(), "one of another epoch");
+            assert!(
+                hub.ingest(at(5), MESSAGE, &json("5")).unwrap(),
+                "a later one, past a lost index"
+            );
             assert_eq!(hub.last_index(), 5);
             assert_eq!(hub.latest().map(|(id, event)| (id.index, *event)), Some((5, 5)));
-            assert!(hub.ingest(at(6), &json("not JSON")).is_err());
+            assert!(hub.ingest(at(6), MESSAGE, &json("not JSON")).is_err());
             assert_eq!(hub.last_index(), 5, "nothing of a bad entry is kept");
         }
 
@@ -605,7 +622,7 @@ mod tests {
             let ahead = hub.subscribe_with(Some("1000-11"), fetched(11..=12)).unwrap();
             let mut body = Box::pin(ahead.into_stream(quiet_stream()));
             for index in 11..=13 {
-                hub.ingest(at(index), &json(&index.to_string())).unwrap(); // the local reader catches up
+                hub.ingest(at(index), MESSAGE, &json(&index.to_string())).unwrap(); // the local reader catches up
             }
             let mut ids = Vec::new();
             while ids.len() < 2 {
@@ -646,11 +663,11 @@ mod tests {
             assert_eq!(old_id.start, Start::Gap, "an id of the old epoch");
             let new_epoch = EventId { epoch: EPOCH + 1, index: 7 };
             assert!(
-                !hub.ingest(at(8), &json("8")).unwrap(),
+                !hub.ingest(at(8), MESSAGE, &json("8")).unwrap(),
                 "an event of the old epoch, read late"
             );
             assert!(
-                hub.ingest(new_epoch, &json("7")).unwrap(),
+                hub.ingest(new_epoch, MESSAGE, &json("7")).unwrap(),
                 "fed from the log again, wherever it is"
             );
             assert_eq!(hub.latest().unwrap().0, new_epoch);
@@ -683,7 +700,7 @@ mod tests {
             let resumed_past = hub.subscribe_with(Some("1000-9"), fetched(9..=9)).unwrap();
             let mut past = Box::pin(resumed_past.into_stream(quiet_stream()));
             for index in [4, 9, 10] {
-                hub.ingest(at(index), &json(&index.to_string())).unwrap(); // 5..=8 never come
+                hub.ingest(at(index), MESSAGE, &json(&index.to_string())).unwrap(); // 5..=8 never come
             }
             assert_eq!(
                 next_frames(&mut body, 5).await,

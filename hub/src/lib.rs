@@ -5,6 +5,7 @@
 mod axum;
 #[cfg(feature = "runtime")]
 mod data;
+mod event_name;
 #[cfg(feature = "runtime")]
 mod frame;
 #[cfg(feature = "runtime")]
@@ -21,6 +22,7 @@ mod stream;
 pub use crate::axum::{
     LAST_EVENT_ID_PARAM, LastEventId, SSE_HEADERS, retry_response, sse_response,
 };
+pub use event_name::{EventName, InvalidEventName};
 #[cfg(feature = "runtime")]
 pub use hub::{Doorbell, Hub, News, Start, Subscription};
 #[cfg(feature = "runtime")]

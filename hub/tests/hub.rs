@@ -1,7 +1,7 @@
 //! The hub end to end: publish, subscribe from every position, read the bytes a client gets.
 
 use futures::{Stream, StreamExt};
-use sse_hub::{EventId, Hub, Start, StreamOptions, TryNext};
+use sse_hub::{EventId, EventName, Hub, Start, StreamOptions, TryNext};
 use std::convert::Infallible;
 use std::num::{NonZeroU64, NonZeroUsize};
 use std::time::Duration;
@@ -36,6 +36,14 @@ async fn read_blocks(
     body: &mut (impl Stream<Item = Result<bytes::Bytes, Infallible>> + Unpin),
     count: usize,
 ) -> Vec<Block> {
+    read_text(body, count).await.split_terminator("\n\n").map(parse_block).collect()
+}
+
+/// The bytes of the next `count` blocks, as they are sent.
+async fn read_text(
+    body: &mut (impl Stream<Item = Result<bytes::Bytes, Infallible>> + Unpin),
+    count: usize,
+) -> String {
     let mut text = String::new();
     while text.matches("\n\n").count() < count {
         match tokio::time::timeout(Duration::from_secs(60), body.next()).await {
@@ -44,7 +52,7 @@ async fn read_blocks(
             Err(_) => panic!("no block within 60 s; so far: {text:?}"),
         }
     }
-    text.split_terminator("\n\n").map(parse_block).collect()
+    text
 }
 
 fn parse_block(block: &str) -> Block {
@@ -138,6 +146,30 @@ async fn subscribers_get_identical_bytes() {
         hub.publish(|index| index);
     }
     assert_eq!(read_blocks(&mut a, 3).await, read_blocks(&mut b, 3).await);
+}
+
+#[tokio::test]
+async fn named_events_keep_their_name_live_on_resume_and_as_the_latest() {
+    let hub = hub(8, 16);
+    let price = EventName::new("price").unwrap();
+    let stop = CancellationToken::new();
+    let mut live = Box::pin(hub.subscribe(None).unwrap().into_stream(options(None, &stop)));
+    hub.publish_named(&price, |index| index * 10);
+    hub.publish(|index| index * 10);
+    hub.publish_named(&price, |index| index * 10);
+    let epoch = hub.epoch();
+    let events = format!(
+        "id: {epoch}-1\nevent: price\ndata: 10\n\n\
+         id: {epoch}-2\ndata: 20\n\n\
+         id: {epoch}-3\nevent: price\ndata: 30\n\n"
+    );
+    assert_eq!(read_text(&mut live, 3).await, format!("retry: 1234\n{events}"));
+    let resumed = hub.subscribe(Some(&format!("{epoch}-0"))).unwrap();
+    let mut resumed = Box::pin(resumed.into_stream(options(None, &stop)));
+    assert_eq!(read_text(&mut resumed, 3).await, format!("retry: 1234\n{events}"), "replayed");
+    let mut latest = Box::pin(hub.subscribe(None).unwrap().into_stream(options(None, &stop)));
+    let last = format!("retry: 1234\nid: {epoch}-3\nevent: price\ndata: 30\n\n");
+    assert_eq!(read_text(&mut latest, 1).await, last, "the latest, to a new subscriber");
 }
 
 #[tokio::test]

@@ -5,14 +5,15 @@
 //! ```text
 //! curl -N http://127.0.0.1:3000/rooms/rust              # listen (Last-Event-ID resumes)
 //! curl -d 'hello' http://127.0.0.1:3000/rooms/rust      # say something
+//! curl -d 'brb' 'http://127.0.0.1:3000/rooms/rust?event=away' # a named event: `event: away`
 //! curl -X DELETE http://127.0.0.1:3000/rooms/rust       # close the room: listeners get `close`
 //! ```
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::{Router, routing::get};
-use sse_lean::{Hub, LastEventId, Lean, Reply, StreamOptions};
+use sse_lean::{EventName, Hub, LastEventId, Lean, Reply, StreamOptions};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -44,9 +45,21 @@ async fn listen(
     reply.subscribe(&rooms.get_or_open(&name), last, StreamOptions::default())
 }
 
-async fn say(State(rooms): State<Rooms>, Path(name): Path<String>, text: String) -> StatusCode {
-    rooms.get_or_open(&name).publish(|_| text);
-    StatusCode::NO_CONTENT
+/// Publishes `text`, under the name `?event=` gives (for a page's `addEventListener`), else
+/// as a `message`; a name that is not one is a 400 saying why.
+async fn say(
+    State(rooms): State<Rooms>,
+    Path(name): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    text: String,
+) -> Result<StatusCode, (StatusCode, String)> {
+    let event = match query.get("event") {
+        Some(event) => EventName::new(event.clone())
+            .map_err(|invalid| (StatusCode::BAD_REQUEST, invalid.to_string()))?,
+        None => EventName::MESSAGE,
+    };
+    rooms.get_or_open(&name).publish_named(&event, |_| text);
+    Ok(StatusCode::NO_CONTENT)
 }
 
 async fn close(State(rooms): State<Rooms>, Path(name): Path<String>) -> StatusCode {

@@ -26,7 +26,7 @@ pub use kernel_buffers::{RECEIVE_BUFFER, SEND_BUFFER};
 pub use limits::BUFFER_BUDGET;
 pub use metrics::{StreamMetrics, Writer};
 pub use reply::Reply;
-pub use sse_hub::{Hub, LastEventId, StreamOptions};
+pub use sse_hub::{EventName, Hub, LastEventId, StreamOptions};
 
 /// The head parser, for `lean/fuzz` only (feature `fuzzing`; not part of the API): what
 /// `head::read` makes of `buf` at the start of a connection's buffer. `None`: read more;

@@ -11,7 +11,8 @@
 //! asked for, counted from before asking.
 
 use super::scripts::Refusal;
-use super::{RedisHub, Shared};
+use super::{NAME_FIELD, RedisHub, Shared};
+use crate::EventName;
 use crate::data::Data;
 use redis::RedisResult;
 use serde::Serialize;
@@ -40,11 +41,23 @@ where
 {
     /// Publishes `make(index)` every `interval` while this process holds the lease, and
     /// campaigns for it otherwise; returns when `stop` is cancelled or the stream has ended,
-    /// releasing the lease.
+    /// releasing the lease. A page receives the events with `onmessage`.
     pub async fn lead(
         self,
         interval: Duration,
         mut make: impl FnMut(u64) -> T,
+        stop: CancellationToken,
+    ) {
+        self.lead_named(interval, |index| (EventName::MESSAGE, make(index)), stop).await;
+    }
+
+    /// Leads as [`RedisHub::lead`] does, publishing each event under the name `make` gives
+    /// it along with the event ([`EventName::MESSAGE`] for `onmessage`). The name is kept
+    /// in Redis with the event, so every process sends it.
+    pub async fn lead_named(
+        self,
+        interval: Duration,
+        mut make: impl FnMut(u64) -> (EventName, T),
         stop: CancellationToken,
     ) {
         while let Some(term) = self.campaign(&stop).await {
@@ -89,7 +102,7 @@ where
         &self,
         mut term: Term,
         interval: Duration,
-        make: &mut impl FnMut(u64) -> T,
+        make: &mut impl FnMut(u64) -> (EventName, T),
         stop: &CancellationToken,
     ) -> Stepped {
         let lease = self.shared.lease;
@@ -177,14 +190,18 @@ where
         epoch: u64,
         lease: &str,
         index: u64,
-        make: &mut impl FnMut(u64) -> T,
+        make: &mut impl FnMut(u64) -> (EventName, T),
     ) -> RedisResult<()> {
-        let data = Data::encode(&make(index));
+        let (name, event) = make(index);
+        let data = Data::encode(&event);
         let shared: &Shared<T> = &self.shared;
         let mut script = shared.scripts.append.prepare_invoke();
         script.key(&shared.keys.epoch).key(&shared.keys.events).key(&shared.keys.leader);
         script.arg(epoch).arg(lease).arg(index).arg(shared.history.get());
         script.arg(data.field()).arg(data.as_str());
+        if !name.is_message() {
+            script.arg(NAME_FIELD).arg(name.as_str());
+        }
         let _: u64 = shared.commands.invoke(&script).await?;
         if shared.publishing.set(true) {
             tracing::info!("publishing to Redis again");

@@ -8,10 +8,10 @@
 //! # Invariants
 //! What must hold whatever pauses, partitions, restarts or loses data, and what holds it:
 //!
-//! 1. **An id names one payload forever.** Within an epoch, Redis is the only place an index
-//!    is given a payload: the [append](scripts) writes index `last + 1` of the epoch recorded
-//!    in `<key>:epoch`, and only for the holder of the current lease term (its fencing
-//!    token), checked in the same script as the write. Nothing ever continues an epoch
+//! 1. **An id names one payload forever** (its data and its name). Within an epoch, Redis
+//!    is the only place an index is given a payload: the [append](scripts) writes index
+//!    `last + 1` of the epoch recorded in `<key>:epoch`, and only for the holder of the
+//!    current lease term (its fencing token), checked in the same script as the write. Nothing ever continues an epoch
 //!    Redis cannot vouch for: when the record is gone (Redis lost its data), was made
 //!    before Redis restarted (persisted data may be older than what was sent), or is older
 //!    than a process's own epoch, the processes move to a **new epoch** whose log starts
@@ -38,7 +38,10 @@
 //!
 //! # How
 //! - The log is `<key>:events`, trimmed to about `history` entries (`MAXLEN ~`); entry ids
-//!   are `<index>-0`, field `data` holds the event's JSON, encoded once by the leader.
+//!   are `<index>-0`, field `text` or `data` holds the event's text or JSON, encoded once by
+//!   the leader, and field `event` its name unless it is a `message` (an entry without one,
+//!   as written before names, is a `message`). So every process sends the same bytes for an
+//!   id.
 //! - One process publishes: the holder of the lease (see [`leader`]). A leader that dies
 //!   stops renewing; another takes over once the lease expires and continues after the last
 //!   index in the log.
@@ -53,7 +56,7 @@ mod scripts;
 use crate::data::Data;
 use crate::hub::Fetched;
 use crate::hub::unix_millis_now;
-use crate::{EventId, Hub, Subscription, frame};
+use crate::{EventId, EventName, Hub, Subscription, frame};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 use redis::aio::MultiplexedConnection;
@@ -69,6 +72,8 @@ use tokio::sync::Mutex as AsyncMutex;
 use tokio::time::{Instant, sleep};
 use tokio_util::sync::CancellationToken;
 
+/// The field of a log entry that holds the event's name, when it has one.
+const NAME_FIELD: &str = "event";
 /// How long one blocking `XREAD` waits for new entries before asking again.
 const READ_BLOCK: Duration = Duration::from_secs(2);
 /// Entries read at most per `XREAD`.
@@ -263,8 +268,8 @@ where
         let epoch = self.shared.hub.epoch();
         match self.shared.commands.invoke::<(Option<u64>, Vec<RawEntry>)>(&script).await {
             Ok((Some(stored), entries)) if stored == epoch => {
-                let encode = |(index, data): (u64, Data)| {
-                    (index, frame::event(EventId { epoch, index }, data.as_str()))
+                let encode = |(index, name, data): (u64, EventName, Data)| {
+                    (index, frame::event(EventId { epoch, index }, &name, data.as_str()))
                 };
                 let entries = entries.iter().filter_map(parse_entry).map(encode).collect();
                 Fetched { entries, unreadable: false }
@@ -341,8 +346,8 @@ where
             if let Some((id, _)) = entries.last() {
                 cursor.after.clone_from(id);
             }
-            for (index, data) in entries.iter().filter_map(parse_entry) {
-                if self.deliver(EventId { epoch: cursor.epoch, index }, &data) {
+            for (index, name, data) in entries.iter().filter_map(parse_entry) {
+                if self.deliver(EventId { epoch: cursor.epoch, index }, &name, &data) {
                     return Ok(());
                 }
             }
@@ -399,9 +404,9 @@ where
     }
 
     /// Hands one entry to the local hub; `true` once it was the stream's last.
-    fn deliver(&self, id: EventId, data: &Data) -> bool {
+    fn deliver(&self, id: EventId, name: &EventName, data: &Data) -> bool {
         let index = id.index;
-        match self.shared.hub.ingest(id, data) {
+        match self.shared.hub.ingest(id, name, data) {
             Ok(true) => {
                 let mut last = self.shared.last_delivered.lock().unwrap_or_else(|p| p.into_inner());
                 *last = Some(Instant::now());
@@ -465,11 +470,21 @@ async fn read_after(
     Ok((reply.into_iter().flatten().flat_map(|(_, entries)| entries).collect(), epoch))
 }
 
-/// The index and data of an entry; `None` (logged) for one this crate did not write.
-fn parse_entry((id, fields): &RawEntry) -> Option<(u64, Data)> {
-    let data = fields.chunks(2).find_map(|pair| Data::from_field(&pair[0], pair.get(1)?));
-    match (index_of(id), data) {
-        (Some(index), Some(data)) => Some((index, data)),
+/// The index, name and data of an entry; `None` (logged) for one this crate did not write.
+/// A name is checked as a publisher's is, so that no entry can break a stream's framing.
+fn parse_entry((id, fields): &RawEntry) -> Option<(u64, EventName, Data)> {
+    let pairs = || fields.chunks_exact(2).map(|pair| (pair[0].as_str(), pair[1].as_str()));
+    let data = pairs().find_map(|(field, value)| Data::from_field(field, value));
+    let name = match pairs().find(|(field, _)| *field == NAME_FIELD) {
+        Some((_, name)) => EventName::new(name.to_owned()),
+        None => Ok(EventName::MESSAGE),
+    };
+    match (index_of(id), data, name) {
+        (Some(index), Some(data), Ok(name)) => Some((index, name, data)),
+        (_, _, Err(err)) => {
+            tracing::warn!(id, %err, "skipping a log entry whose `event` is not an event name");
+            None
+        }
         _ => {
             tracing::warn!(id, "skipping a log entry without an `<index>-0` id and `data`/`text`");
             None
@@ -560,18 +575,29 @@ fn instance_name() -> String {
 mod tests {
     use super::*;
 
+    fn entry(id: &str, fields: &[&str]) -> RawEntry {
+        (id.to_owned(), fields.iter().map(ToString::to_string).collect())
+    }
+
     #[test]
-    fn entries_parse_to_their_index_and_data() {
-        let entry = ("42-0".to_string(), vec!["data".to_string(), "{}".to_string()]);
-        assert_eq!(parse_entry(&entry), Some((42, Data::Json("{}".to_string()))));
-        let text = ("43-0".to_string(), vec!["text".to_string(), "tick".to_string()]);
-        assert_eq!(parse_entry(&text), Some((43, Data::Text("tick".to_string()))));
-        let other = ("42-1".to_string(), vec!["data".to_string(), "{}".to_string()]);
-        assert_eq!(parse_entry(&other), None);
-        let no_data = ("42-0".to_string(), vec!["other".to_string(), "{}".to_string()]);
-        assert_eq!(parse_entry(&no_data), None);
-        let odd = ("42-0".to_string(), vec!["data".to_string()]);
-        assert_eq!(parse_entry(&odd), None);
+    fn entries_parse_to_their_index_name_and_data() {
+        let message = EventName::MESSAGE;
+        let json = entry("42-0", &["data", "{}"]);
+        assert_eq!(parse_entry(&json), Some((42, message.clone(), Data::Json("{}".into()))));
+        let text = entry("43-0", &["text", "tick"]);
+        assert_eq!(parse_entry(&text), Some((43, message, Data::Text("tick".into()))));
+        let named = entry("44-0", &["text", "9.5", "event", "price"]);
+        let price = EventName::new("price").unwrap();
+        assert_eq!(parse_entry(&named), Some((44, price, Data::Text("9.5".into()))));
+        for bad in [
+            entry("42-1", &["data", "{}"]),
+            entry("42-0", &["other", "{}"]),
+            entry("42-0", &["data"]),
+            entry("42-0", &["data", "{}", "event", "a\nb"]), // would break the stream
+            entry("42-0", &["data", "{}", "event", "close"]), // would pass for the hub's own
+        ] {
+            assert_eq!(parse_entry(&bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@ use redis::Script;
 
 /// The keys of one shared stream, all under one prefix.
 pub(super) struct Keys {
-    /// `<key>:events`, the Redis Stream: entry `<index>-0`, field `data` (the event's JSON).
+    /// `<key>:events`, the Redis Stream: entry `<index>-0`, field `text` or `data` (the
+    /// event's text or JSON), and `event` (its name) unless it is a `message`.
     pub(super) events: String,
     /// `<key>:epoch`, a hash: `epoch`, `last` (the last index appended), and `run` (the
     /// `run_id` of the Redis process the record was made in).
@@ -68,8 +69,9 @@ return {epoch, outcome}"
 
 /// Appends one event, fenced: only the holder of the current lease term, only to the log
 /// of its epoch in this Redis process, only at the index right after the last. KEYS =
-/// epoch record, events, lease; ARGV = epoch, lease value, index, history length, the
-/// entry's field (`text` or `data`, JSON), the event's data.
+/// epoch record, events, lease; ARGV = epoch, lease value, index, history length, then the
+/// entry's fields and values: `text` or `data` (JSON) and the event's data, and `event` and
+/// its name if it has one.
 const APPEND: &str = with_run_id!(
     r"
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then
@@ -83,7 +85,7 @@ local next = tonumber(record[2]) + 1
 if tonumber(ARGV[3]) ~= next then
     return redis.error_reply('INDEX the next index is ' .. next)
 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[3] .. '-0', ARGV[5], ARGV[6])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[4], ARGV[3] .. '-0', unpack(ARGV, 5))
 redis.call('HSET', KEYS[1], 'last', ARGV[3])
 return next"
 );
