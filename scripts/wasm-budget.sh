@@ -8,7 +8,10 @@ cd "$(dirname "$0")/.."
 # BENCHMARKS.md has the breakdown): what the page measured then, rounded up to a few KiB.
 # Raised by 1 KiB raw for issue 20 (the badge's clock holding its place before hydration, the
 # retry's start time shared between tabs): 430,361 bytes measured, BENCHMARKS.md.
-RAW_BUDGET=$((421 * 1024))
+# Raised by 2 KiB raw for issue 20's first load: Leptos's executor set by the page, so that
+# hydration and the effects it starts are separate tasks (frontend/src/lib.rs), 2,026 bytes;
+# 432,501 bytes measured, BENCHMARKS.md.
+RAW_BUDGET=$((423 * 1024))
 GZIP_BUDGET=$((164 * 1024))
 WASM=target/site/pkg/livenames.wasm
 

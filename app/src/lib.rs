@@ -86,7 +86,11 @@ pub fn App() -> impl IntoView {
     // Effects run only in the browser: `<html lang>` follows the toggle.
     Effect::new(move |_| {
         let code = lang.get().code();
-        if let Some(html) = document().document_element() {
+        // Only when it differs: setting it at all, even to the value the server rendered,
+        // restyles the whole page, which on hydration was a long task of its own.
+        if let Some(html) = document().document_element()
+            && html.get_attribute("lang").as_deref() != Some(code)
+        {
             let _ = html.set_attribute("lang", code);
         }
     });

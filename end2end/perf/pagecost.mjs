@@ -4,7 +4,9 @@
 // one browser so both see the same machine load, and prints each one's main-thread busy time
 // (`Performance.getMetrics` over the DevTools protocol: TaskDuration, with style recalculation,
 // layout and script) in ms per second over the same window. Then the same page with a 10 s
-// interval, where nothing but the badge's "ago" text should run between events.
+// interval, where nothing but the badge's "ago" text should run between events. Last, what an
+// event costs in main-thread frames: a DevTools trace of each page (`devtools.timeline`, `benchmark`) counts
+// the frames Blink runs per event and the elements it restyles in them.
 //
 // Options (environment): PAGECOST_SECS, the window (30); CHROMIUM_PATH (/usr/bin/chromium).
 // Figures in BENCHMARKS.md. Only processes started here are signalled, by their own PID.
@@ -17,6 +19,8 @@ const WINDOW_SECS = Number(process.env.PAGECOST_SECS ?? 30);
 /** Seconds after the first event before measuring: hydration and the first frames are over. */
 const WARM_UP_SECS = 3;
 const METRICS = ['TaskDuration', 'RecalcStyleDuration', 'LayoutDuration', 'ScriptDuration'];
+/** Seconds of each page's trace for [framesPerEvent]. */
+const TRACE_SECS = 5;
 
 /** A page at `url` in a context of its own, hydrated and showing live events. */
 async function openPage(browser, url, reducedMotion) {
@@ -53,18 +57,48 @@ async function measure(pages, secs) {
   });
 }
 
+/**
+ * Main-thread frames (`ProxyMain::BeginMainFrame`) and elements restyled (`UpdateLayoutTree`)
+ * per event in `page`'s renderer over `secs`, from a DevTools trace.
+ */
+async function framesPerEvent({ page, cdp }, secs) {
+  const events = [];
+  const collect = ({ value }) => events.push(...value);
+  cdp.on('Tracing.dataCollected', collect);
+  const complete = new Promise((resolve) => cdp.once('Tracing.tracingComplete', resolve));
+  await cdp.send('Tracing.start', { transferMode: 'ReportEvents', traceConfig: { includedCategories: ['devtools.timeline', 'benchmark'] } });
+  const first = Number(await page.getByTestId('index').textContent());
+  await new Promise((resolve) => setTimeout(resolve, secs * 1000));
+  const last = Number(await page.getByTestId('index').textContent());
+  await cdp.send('Tracing.end');
+  await complete;
+  cdp.off('Tracing.dataCollected', collect);
+  // The page's renderer: the process whose events name its main frame.
+  const { frameTree } = await cdp.send('Page.getFrameTree');
+  const pid = events.find((e) => (e.args?.data ?? e.args?.beginData)?.frame === frameTree.frame.id)?.pid;
+  const mainThread = events.find((e) => e.pid === pid && e.name === 'thread_name' && e.args.name === 'CrRendererMain')?.tid;
+  const ofPage = events.filter((e) => e.pid === pid && e.tid === mainThread && e.ph === 'X');
+  const count = Math.max(last - first, 1);
+  return {
+    frames: ofPage.filter((e) => e.name === 'ProxyMain::BeginMainFrame').length / count,
+    restyled: ofPage.filter((e) => e.name === 'UpdateLayoutTree').reduce((sum, e) => sum + (e.args?.elementCount ?? 0), 0) / count,
+  };
+}
+
 function row(label, figures) {
   const ms = (name) => figures[name].toFixed(1).padStart(7);
   return `${label.padEnd(24)}${ms('TaskDuration')}${ms('RecalcStyleDuration')}${ms('LayoutDuration')}${ms('ScriptDuration')}${String(figures.events).padStart(8)}`;
 }
 
-async function run(browser, intervalMs, motions) {
+/** Each page's figures over the window, and with `traceSecs`, its frames per event. */
+async function run(browser, intervalMs, motions, traceSecs = 0) {
   const server = await startServer(['--interval-ms', String(intervalMs)]);
   try {
     const pages = [];
     for (const motion of motions) pages.push(await openPage(browser, server.url, motion));
     await new Promise((resolve) => setTimeout(resolve, WARM_UP_SECS * 1000));
     const figures = await measure(pages, WINDOW_SECS);
+    if (traceSecs) for (const [n, page] of pages.entries()) Object.assign(figures[n], await framesPerEvent(page, traceSecs));
     for (const { context } of pages) await context.close();
     return figures;
   } finally {
@@ -79,10 +113,13 @@ const browser = await chromium.launch({
 try {
   console.log(`main-thread busy time, ms per second, over ${WINDOW_SECS} s (load average before: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')})`);
   console.log(`${''.padEnd(24)}${'task'.padStart(7)}${'style'.padStart(7)}${'layout'.padStart(7)}${'script'.padStart(7)}${'events'.padStart(8)}`);
-  const [motion, reduced] = await run(browser, 1000, ['no-preference', 'reduce']);
+  const [motion, reduced] = await run(browser, 1000, ['no-preference', 'reduce'], TRACE_SECS);
   console.log(row('1 event/s, motion', motion));
   console.log(row('1 event/s, reduced', reduced));
   console.log(`motion / reduced: ${(motion.TaskDuration / reduced.TaskDuration).toFixed(2)}x (target at most 2x)`);
+  for (const [label, figures] of [['motion', motion], ['reduced', reduced]]) {
+    console.log(`${label}: ${figures.frames.toFixed(1)} main-thread frames and ${figures.restyled.toFixed(0)} elements restyled per event (trace of ${TRACE_SECS} s)`);
+  }
   const [idle] = await run(browser, 10_000, ['no-preference']);
   console.log(row('1 event/10 s, motion', idle));
   console.log(`load average after: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
