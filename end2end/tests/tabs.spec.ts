@@ -67,7 +67,11 @@ test('a browser without Web Locks gives each tab a connection of its own', async
 });
 
 test.describe('a tab that wakes up after a newer one took the lead', () => {
-  const intervalMs = 1_500;
+  // The newer tab must be rendered with the event after the older one's: polled every 50 ms,
+  // with 3 s between events, a slow machine still opens it well before the next event. (When
+  // it was rendered one later, the leader had never had the event between them and the older
+  // tab showed a gap: true, but not this test's case.)
+  const intervalMs = 3_000;
   test.use({ serverArgs: ['--interval-ms', String(intervalMs)] });
 
   test('catches up from the leader without a gap', async ({ context, request }) => {
@@ -89,14 +93,16 @@ test.describe('a tab that wakes up after a newer one took the lead', () => {
     const renderedWith = parseId(await older.locator('[data-testid="event-log"] [data-kind="event"]').last().getAttribute('data-id')).index;
 
     // The newer tab is rendered with the next event and leads from there.
-    await expect.poll(latestIndex).toBe(renderedWith + 1);
+    await expect.poll(latestIndex, { intervals: [50] }).toBe(renderedWith + 1);
     const [newer] = await openTabs(context, 1);
+    const newerFrom = parseId((await logEntries(newer))[0].id).index;
+    expect(newerFrom, 'the newer tab starts with the event after the older one').toBe(renderedWith + 1);
     await expect(state(newer)).toHaveAttribute('data-role', 'leader');
 
     wake();
     await expect(state(older)).toHaveAttribute('data-state', 'open');
     await expect(state(older)).toHaveAttribute('data-role', 'follower');
-    await expect.poll(() => lastIndex(older)).toBeGreaterThan(renderedWith + 2);
+    await expect.poll(() => lastIndex(older), { timeout: 4 * intervalMs }).toBeGreaterThan(renderedWith + 2);
     const entries = await logEntries(older);
     expect(entries.filter((entry) => entry.kind === 'gap'), 'no gap').toEqual([]);
     const { ok, indices } = consecutive(entries);
