@@ -45,7 +45,7 @@ test-tools:
 unit:
 	scripts/install-tools.sh unit
 	cargo test -p app -p sse-hub -p sse-lean -p server -p open-files -p bench
-	cargo publish --dry-run --allow-dirty -p sse-hub -p sse-lean
+	scripts/publish-check.sh
 
 ## faults: the seeded fault-injection test of the shared stream (server/tests/faults.rs) for
 ## SEEDS seeds (default 5), FAULT_SECS seconds of faults each (default 60); `make unit` runs
