@@ -58,16 +58,10 @@ pub fn run(options: &Options) -> Result<Report, Error> {
     let upstream = Target::parse(&livenames.sse_url())?.addr;
     let prefix = servers.log_dir.join("nginx");
     let nginx = Nginx::start(&options.nginx, &prefix, upstream, workload.subscribers)?;
+    let url = format!("{}/sse", nginx.url);
     let load = load::Options {
-        hubs: 1,
-        url: format!("{}/sse", nginx.url),
-        subscribers: workload.subscribers,
-        duration_secs: workload.duration_secs,
-        server_pid: Some(livenames.pid()),
         proxy_pid: Some(nginx.pid()),
-        flooders: 0,
-        drain_secs: 2,
-        client: client.clone(),
+        ..load::Options::of_workload(url, workload, livenames.pid(), client.clone())
     };
     let report = load::run_as_child(&load)?;
     let workers = nginx.workers.processes;

@@ -165,17 +165,9 @@ fn measure_server(
     reuse: bool,
 ) -> Result<load::Report, Error> {
     let server = options.servers.start(name, server)?;
-    let load = load::Options {
-        hubs: 1,
-        url: server.sse_url(),
-        subscribers: options.workload.subscribers,
-        duration_secs: options.workload.duration_secs,
-        server_pid: Some(server.pid()),
-        proxy_pid: None,
-        flooders: 0,
-        drain_secs: 2,
-        client: options.client.reusing(reuse),
-    };
+    let client = options.client.reusing(reuse);
+    let load =
+        load::Options::of_workload(server.sse_url(), &options.workload, server.pid(), client);
     let report = load::run_as_child(&load)?;
     drop(server);
     Ok(report)

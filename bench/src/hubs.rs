@@ -114,16 +114,10 @@ fn measure(hubs: u64, options: &Options) -> Result<load::Report, Error> {
     let servers =
         servers::ServerOptions { server: PathBuf::new(), log_dir: options.log_dir.clone() };
     let server = servers.start(&format!("hubs-{hubs}"), command)?;
+    let url = format!("{}/hubs/{{hub}}", server.url);
     let load = load::Options {
-        url: format!("{}/hubs/{{hub}}", server.url),
         hubs,
-        subscribers: options.workload.subscribers,
-        duration_secs: options.workload.duration_secs,
-        server_pid: Some(server.pid()),
-        proxy_pid: None,
-        flooders: 0,
-        drain_secs: 2,
-        client: options.client.clone(),
+        ..load::Options::of_workload(url, &options.workload, server.pid(), options.client.clone())
     };
     let report = load::run_as_child(&load)?;
     drop(server);

@@ -60,6 +60,28 @@ pub struct Options {
 }
 
 impl Options {
+    /// `workload`'s subscribers on one hub at `url`, served by process `server_pid`, with
+    /// no proxy, no flooders and the default 2 s to drain: what the commands that start
+    /// their own servers measure.
+    pub fn of_workload(
+        url: String,
+        workload: &crate::Workload,
+        server_pid: u32,
+        client: ClientOptions,
+    ) -> Self {
+        Self {
+            url,
+            subscribers: workload.subscribers,
+            hubs: 1,
+            duration_secs: workload.duration_secs,
+            server_pid: Some(server_pid),
+            proxy_pid: None,
+            flooders: 0,
+            drain_secs: 2,
+            client,
+        }
+    }
+
     /// These options as `load` command-line arguments, for running it as a child process.
     pub fn to_args(&self) -> Vec<String> {
         let mut args = vec!["load".to_owned(), "--url".to_owned(), self.url.clone()];
