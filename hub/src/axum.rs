@@ -30,6 +30,9 @@ use std::time::Duration;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LastEventId(pub Option<String>);
 
+/// The header an EventSource sends when it reconnects by itself, which [`LastEventId`] reads.
+pub const LAST_EVENT_ID_HEADER: HeaderName = HeaderName::from_static("last-event-id");
+
 /// The query parameter [`LastEventId`] reads when the header is absent.
 pub const LAST_EVENT_ID_PARAM: &str = "lastEventId";
 
@@ -44,7 +47,7 @@ impl<S: Send + Sync> FromRequestParts<S> for LastEventId {
 impl LastEventId {
     /// The id in `parts`: the header, or else the query parameter.
     pub fn from_parts(parts: &Parts) -> Self {
-        let header = parts.headers.get("last-event-id").and_then(|value| value.to_str().ok());
+        let header = parts.headers.get(LAST_EVENT_ID_HEADER).and_then(|value| value.to_str().ok());
         let param = || {
             let query = parts.uri.query()?;
             let mut pairs = form_urlencoded::parse(query.as_bytes());

@@ -20,7 +20,8 @@ mod stream;
 
 #[cfg(feature = "axum")]
 pub use crate::axum::{
-    LAST_EVENT_ID_PARAM, LastEventId, SSE_HEADERS, retry_response, sse_response,
+    LAST_EVENT_ID_HEADER, LAST_EVENT_ID_PARAM, LastEventId, SSE_HEADERS, retry_response,
+    sse_response,
 };
 pub use event_name::{EventName, InvalidEventName};
 #[cfg(feature = "runtime")]

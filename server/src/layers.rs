@@ -1,7 +1,7 @@
 //! The HTTP layers around every route: gzip for pages and files, CORS for allowed origins.
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, Method, Uri};
+use axum::http::{HeaderValue, Method, Uri};
 use std::str::FromStr;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -68,6 +68,6 @@ fn cors(origins: &[AllowedOrigin]) -> Option<CorsLayer> {
             .allow_origin(AllowOrigin::list(origins))
             .allow_methods([Method::GET])
             // A reconnecting EventSource sends `Last-Event-ID`, which is not CORS-safelisted.
-            .allow_headers([HeaderName::from_static("last-event-id")]),
+            .allow_headers([sse_hub::LAST_EVENT_ID_HEADER]),
     )
 }

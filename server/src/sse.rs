@@ -12,15 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use rand::Rng;
 use serde::Deserialize;
-use sse_hub::{LastEventId, StreamOptions};
+use sse_hub::{LAST_EVENT_ID_HEADER, LastEventId, StreamOptions};
 use sse_lean::Reply;
 use std::net::SocketAddr;
 use std::num::NonZeroU64;
 use std::time::Duration;
 use tracing_futures::Instrument;
-
-/// The header a browser sends when it reconnects on its own.
-const LAST_EVENT_ID: &str = "last-event-id";
 
 /// The query string `GET /sse` accepts, besides `lastEventId` (read with the header, as
 /// [`LastEventId`]).
@@ -72,7 +69,7 @@ async fn open(
     query: Result<Query<StreamQuery>, QueryRejection>,
 ) -> Result<Response, Error> {
     let Query(query) = query.map_err(|rejection| Error::BadQuery(rejection.body_text()))?;
-    if query.limit.is_some() && headers.contains_key(LAST_EVENT_ID) {
+    if query.limit.is_some() && headers.contains_key(LAST_EVENT_ID_HEADER) {
         // A limited stream is one-shot: a browser that ignores `close` reconnects with the
         // id it saw, and must be told the stream is over rather than get another round.
         return Ok(StatusCode::NO_CONTENT.into_response());
