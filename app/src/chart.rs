@@ -45,7 +45,7 @@ pub fn BarChart(rows: Memo<Rows>, texts: &'static Texts) -> impl IntoView {
 fn bar(row: &Row) -> impl IntoView + use<> {
     let value = row.entry.value;
     view! {
-        <div class=row.highlight data-testid="bar" data-value=value data-changed=row.changed() style=format!("--value:{value}")>
+        <div class=row.class() data-testid="bar" data-value=value data-changed=row.changed() style=format!("--value:{value}")>
             <span class="name" data-testid="bar-name">{row.entry.name.clone()}</span>
             <span class="fill" data-testid="bar-fill"></span>
             <span class="value" data-testid="bar-value">{value}</span>

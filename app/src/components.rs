@@ -168,7 +168,7 @@ pub fn NamesTable(rows: Memo<Rows>, texts: &'static Texts) -> impl IntoView {
 
 fn names_row(row: &Row) -> impl IntoView + use<> {
     view! {
-        <tr data-value=row.entry.value class=row.highlight data-changed=row.changed()>
+        <tr data-value=row.entry.value class=row.class() data-changed=row.changed()>
             <td>{row.entry.name.clone()}</td>
             <td>{row.entry.value}</td>
         </tr>

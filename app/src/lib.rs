@@ -23,6 +23,7 @@ pub mod live;
 pub mod model;
 
 use badge::ConnectionBadge;
+use changes::Rows;
 use components::{
     EventLog, LanguageToggle, LatestInfo, NamesTable, NoScriptNotice, PauseToggle, SkippedNotice,
 };
@@ -130,8 +131,11 @@ fn LivePage() -> impl IntoView {
             <PauseToggle live texts/>
             <LatestInfo latest=live.latest texts/>
             <SkippedNotice skipped=live.skipped texts/>
-            <NamesTable rows texts/>
-            <chart::BarChart rows texts/>
+            // One veil over both fades the highlights of an event's rows (see `changes`).
+            <div class=move || rows.with(Rows::class) data-testid="rows">
+                <NamesTable rows texts/>
+                <chart::BarChart rows texts/>
+            </div>
             <EventLog log=live.log texts/>
             // Last, and kept in view by CSS: removing it on hydration moves nothing.
             <NoScriptNotice texts/>

@@ -10,7 +10,8 @@ const bars = (page: Page) => page.locator('[data-testid="chart"] [data-testid="b
 
 /**
  * Every state the table and the chart show while `ms` pass, oldest first, starting with the
- * current one; only states where both show the same event (they are updated one after the other).
+ * current one: for each event, the last state seen while it was shown (the table, the chart
+ * and the veil around them are updated one after the other), where both show that event.
  */
 async function statesOver(page: Page, ms: number): Promise<State[]> {
   const states = await page.evaluate(
@@ -19,11 +20,9 @@ async function statesOver(page: Page, ms: number): Promise<State[]> {
       const readState = new Function(`return (${read})()`) as () => State;
       const states = [readState()];
       const observer = new MutationObserver(() => states.push(readState()));
-      for (const part of ['names', 'chart']) {
-        const element = document.querySelector(`[data-testid="${part}"]`);
-        if (!element) throw new Error(`no ${part}`);
-        observer.observe(element, { subtree: true, childList: true, attributes: true, characterData: true });
-      }
+      const element = document.querySelector('[data-testid="rows"]');
+      if (!element) throw new Error('no rows');
+      observer.observe(element, { subtree: true, childList: true, attributes: true, characterData: true });
       await new Promise((resolve) => setTimeout(resolve, ms));
       observer.disconnect();
       return states;
@@ -32,9 +31,8 @@ async function statesOver(page: Page, ms: number): Promise<State[]> {
   );
   const sameEvent = (state: State) =>
     state.rows.length === 10 && state.bars.map((bar) => bar.value).join() === state.rows.map((row) => row.value).join();
-  return states
-    .filter(sameEvent)
-    .filter((state, i, all) => i === 0 || JSON.stringify(state.rows) !== JSON.stringify(all[i - 1].rows));
+  const shown = (state: State) => JSON.stringify(state.rows);
+  return states.filter((state, i) => i === states.length - 1 || shown(state) !== shown(states[i + 1])).filter(sameEvent);
 }
 
 test('the first HTML holds the labelled chart with nothing marked changed, and it hydrates cleanly', async ({
@@ -148,7 +146,7 @@ test('the bars move smoothly: the same elements persist and transition', async (
   expect(same, 'the first bar is the same element after an event').toBe(true);
 });
 
-test('a row that changed and its bar share the highlight, which plays again with each event', async ({ page }) => {
+test('a row that changed and its bar share the highlight, which fades anew with each event', async ({ page }) => {
   await page.goto('/');
   await expect(rows(page)).toHaveCount(10);
   // Several events at the default 300 ms interval.
@@ -159,24 +157,88 @@ test('a row that changed and its bar share the highlight, which plays again with
   for (let i = 1; i < states.length; i++) {
     const [previous, current] = [states[i - 1], states[i]];
     for (const [position, row] of current.rows.entries()) {
-      const [old, bar, oldBar] = [previous.rows[position], current.bars[position], previous.bars[position]];
+      const [old, bar] = [previous.rows[position], current.bars[position]];
       const changed = row.value !== old.value || row.name !== old.name;
       const context = `row ${position} of state ${i}: ${old.value} → ${row.value}`;
       expect(row.changed, context).toBe(changed ? 'true' : null);
       expect(row.className.split(' ').includes('changed'), context).toBe(changed);
       expect(bar.changed, `the bar of ${context}`).toBe(row.changed);
       expect(bar.className, `the bar of ${context}`).toBe(row.className);
-      // The fade plays on the bar as on its row, and anew when it changed with the event before too.
-      expect(bar.animation === 'none', `the bar of ${context}`).toBe(!changed);
-      if (changed && oldBar.changed) {
-        expect(bar.animation, `a new fade for ${context}`).not.toBe(oldBar.animation);
-        replayed++;
-      }
+      expect(bar.highlight === 'rgba(0, 0, 0, 0)', `the highlight of the bar of ${context}`).toBe(!changed);
       compared++;
+    }
+    // One veil fades every highlight of the event, and a new fade plays with each event.
+    const anyChanged = current.rows.some((row) => row.changed);
+    expect(current.veil === 'none', `the veil of state ${i}`).toBe(!anyChanged);
+    if (anyChanged && previous.veil !== 'none') {
+      expect(current.veil, `a new fade for state ${i}`).not.toBe(previous.veil);
+      replayed++;
     }
   }
   expect(compared).toBeGreaterThanOrEqual(20);
-  expect(replayed, 'rows that changed with two events in a row').toBeGreaterThan(0);
+  expect(replayed, 'events that changed rows two in a row').toBeGreaterThan(0);
+});
+
+/** The colours drawn in the page at `points` (page coordinates), from a screenshot. */
+async function coloursAt(page: Page, points: { x: number; y: number }[]): Promise<string[]> {
+  const png = (await page.screenshot()).toString('base64');
+  return page.evaluate(
+    async ({ png, points }) => {
+      const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${png}`)).blob());
+      const canvas = new OffscreenCanvas(image.width, image.height);
+      const context = canvas.getContext('2d') as OffscreenCanvasRenderingContext2D;
+      context.drawImage(image, 0, 0);
+      const scale = image.width / window.innerWidth;
+      return points.map(({ x, y }) => {
+        const [r, g, b] = context.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data;
+        return `rgb(${r}, ${g}, ${b})`;
+      });
+    },
+    { png, points },
+  );
+}
+
+test('the highlight fades under the veil while the names stay on top', async ({ page, startServer }) => {
+  // Events far apart, so that one fade can be held still and looked at.
+  const slow = await startServer(['--interval-ms', '2000']);
+  await page.goto(slow.url + '/');
+  await expect(rows(page)).toHaveCount(10);
+  // Catch the veil's fade as an event starts it, and hold it at its start.
+  const held = await page.waitForFunction(
+    () => {
+      const fade = document.getAnimations().find((a) => (a.effect as KeyframeEffect | null)?.pseudoElement === '::after');
+      if (!fade || !document.querySelector('tbody tr.changed')) return false;
+      fade.pause();
+      fade.currentTime = 0;
+      (window as unknown as { fade: Animation }).fade = fade;
+      return true;
+    },
+    undefined,
+    { polling: 'raf', timeout: 15_000 },
+  );
+  expect(await held.jsonValue()).toBe(true);
+  const cell = page.locator('tbody tr.changed td').first();
+  const box = (await cell.boundingBox())!;
+  // The cell's padding (the highlight, or the page under the veil) and its darkest text pixel.
+  const padding = { x: box.x + 2, y: box.y + 2 };
+  const text = await cell.evaluate((td) => {
+    const range = document.createRange();
+    range.selectNodeContents(td);
+    const r = range.getBoundingClientRect();
+    return { x: r.x + r.width / 2, y: r.y + r.height / 2, width: r.width, height: r.height };
+  });
+  const textPoints = Array.from({ length: 9 }, (_, i) => ({ x: text.x - text.width / 2 + ((i + 0.5) * text.width) / 9, y: text.y }));
+  const darkest = (colours: string[]) =>
+    Math.min(...colours.map((c) => c.match(/\d+/g)!.map(Number).reduce((sum, v) => sum + v, 0)));
+
+  const [start, ...startText] = await coloursAt(page, [padding, ...textPoints]);
+  expect(start, 'at the start of the fade the highlight shows').toBe('rgb(255, 248, 197)');
+  expect(darkest(startText), 'the name is drawn over the highlight').toBeLessThan(200);
+
+  await page.evaluate(() => (window as unknown as { fade: Animation }).fade.finish());
+  const [end, ...endText] = await coloursAt(page, [padding, ...textPoints]);
+  expect(end, "once faded, the page's colour").toBe('rgb(255, 255, 255)');
+  expect(darkest(endText), 'the name is drawn over the veil').toBeLessThan(200);
 });
 
 test('with reduced motion nothing moves and row and bar share a still highlight', async ({ page }) => {
@@ -186,20 +248,23 @@ test('with reduced motion nothing moves and row and bar share a still highlight'
   await expect(rows(page).and(page.locator('[data-changed="true"]')).first()).toBeVisible();
   const state = await page.evaluate(readState);
   for (const bar of state.bars) expect(bar.transition).toMatch(/^0s(, 0s)*$/);
-  const highlights = await page.evaluate(() =>
+  expect(state.veil, 'no veil fades the highlight').toBe('none');
+  const looks = await page.evaluate(() => {
     // The highlight is a layer (`::before`) behind each cell of a row and behind a bar.
-    ['table[data-testid="names"] tbody tr[data-changed="true"] td', '[data-testid="chart"] [data-testid="bar"][data-changed="true"]'].map((selector) => {
+    const highlights = ['table[data-testid="names"] tbody tr[data-changed="true"] td', '[data-testid="chart"] [data-testid="bar"][data-changed="true"]'].map((selector) => {
       const element = document.querySelector(selector);
       if (!element) return null;
       const computed = getComputedStyle(element, '::before');
       return { animationName: computed.animationName, background: computed.backgroundColor, opacity: computed.opacity };
-    }),
-  );
-  const [row, bar] = highlights;
+    });
+    return { highlights, veil: getComputedStyle(document.querySelector('[data-testid="rows"]')!, '::after').content };
+  });
+  const [row, bar] = looks.highlights;
   expect(row, 'a highlighted row').not.toBeNull();
   expect(row?.animationName).toBe('none');
-  // Still visible as a static background for the event, the same on the bar.
-  expect(row?.background).not.toBe('rgba(0, 0, 0, 0)');
+  // Still visible as a static background for the event, the same on the bar, with no veil.
+  expect(row?.background).toBe('rgb(255, 248, 197)');
   expect(row?.opacity).toBe('1');
   expect(bar).toEqual(row);
+  expect(looks.veil).toBe('none');
 });

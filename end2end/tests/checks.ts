@@ -149,8 +149,9 @@ export async function expectLogOfTwenty(view: View): Promise<void> {
 }
 
 type Line = { value: string | null; name: string; shownValue: string; changed: string | null; className: string };
-export type Bar = Line & { fill: number; track: number; transition: string; animation: string };
-export type ChartState = { rows: Line[]; bars: Bar[] };
+export type Bar = Line & { fill: number; track: number; transition: string; highlight: string };
+/** `veil`: the animation of the veil that fades the event's highlights (`none` without one). */
+export type ChartState = { rows: Line[]; bars: Bar[]; veil: string };
 
 /**
  * Reads the table and the chart at once (runs in the page; one evaluate, so no event slips
@@ -176,10 +177,11 @@ export function readChart(): ChartState {
         fill: fill.getBoundingClientRect().width,
         track: fill.offsetWidth,
         transition: getComputedStyle(fill).transitionDuration,
-        // The highlight is a layer behind the bar (`::before`) whose opacity fades.
-        animation: getComputedStyle(div, '::before').animationName,
+        // The highlight is a still layer behind the bar (`::before`).
+        highlight: getComputedStyle(div, '::before').backgroundColor,
       };
     }),
+    veil: getComputedStyle(document.querySelector('[data-testid="rows"]') as Element, '::after').animationName,
   };
 }
 
