@@ -97,7 +97,7 @@ bench:
 
 ## pagecost: what the open page costs the browser's main thread, in ms per second, with default
 ## and with reduced motion side by side in one Chromium (one event a second), then between
-## events (one every 10 s); about 80 s, against the release build (figures in BENCHMARKS.md)
+## events (one every 10 s); about 2 min, against the release build (figures in BENCHMARKS.md)
 pagecost: build
 	scripts/install-tools.sh page
 	cd end2end && node perf/pagecost.mjs
