@@ -7,6 +7,7 @@ import {
   expectChartFollowsTable,
   expectClosedByServer,
   expectFitsWidth,
+  expectHighlightFadesUnderVeil,
   expectHydrated,
   expectLanguageToggleSurvivesReload,
   expectLogOfTwenty,
@@ -36,6 +37,12 @@ test('the event log and the chart show the values of the events', async ({ serve
   const tab = await windows.load(server.url + '/');
   await expectChartFollowsTable(tab);
   await expectLogOfTwenty(tab);
+});
+
+test("a changed row's highlight fades under the veil, the names on top", async ({ startInstance, windows }) => {
+  const instance = await startInstance(['--interval-ms', '2000']);
+  const tab = await windows.load(instance.url + '/');
+  await expectHighlightFadesUnderVeil(tab);
 });
 
 test('pausing and resuming loses no event', async ({ server, windows }) => {

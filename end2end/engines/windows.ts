@@ -116,6 +116,10 @@ export class Window implements View {
     await this.afterLoad();
   }
 
+  async screenshot(): Promise<Buffer> {
+    return Buffer.from(await this.in(() => this.browser.takeScreenshot()), 'base64');
+  }
+
   /** Sets the window's outer size. */
   async resize(width: number, height: number): Promise<void> {
     await this.in(() => this.browser.setWindowSize(width, height));

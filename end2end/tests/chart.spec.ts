@@ -2,7 +2,7 @@
 // row shares with its bar.
 
 import type { Page } from '@playwright/test';
-import { expectBarsMatchRows, readChart as readState, type ChartState as State } from './checks';
+import { expectBarsMatchRows, expectHighlightFadesUnderVeil, readChart as readState, type ChartState as State } from './checks';
 import { expect, test } from './server';
 
 const rows = (page: Page) => page.locator('table[data-testid="names"] tbody tr');
@@ -179,66 +179,10 @@ test('a row that changed and its bar share the highlight, which fades anew with 
   expect(replayed, 'events that changed rows two in a row').toBeGreaterThan(0);
 });
 
-/** The colours drawn in the page at `points` (page coordinates), from a screenshot. */
-async function coloursAt(page: Page, points: { x: number; y: number }[]): Promise<string[]> {
-  const png = (await page.screenshot()).toString('base64');
-  return page.evaluate(
-    async ({ png, points }) => {
-      const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${png}`)).blob());
-      const canvas = new OffscreenCanvas(image.width, image.height);
-      const context = canvas.getContext('2d') as OffscreenCanvasRenderingContext2D;
-      context.drawImage(image, 0, 0);
-      const scale = image.width / window.innerWidth;
-      return points.map(({ x, y }) => {
-        const [r, g, b] = context.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data;
-        return `rgb(${r}, ${g}, ${b})`;
-      });
-    },
-    { png, points },
-  );
-}
-
 test('the highlight fades under the veil while the names stay on top', async ({ page, startServer }) => {
-  // Events far apart, so that one fade can be held still and looked at.
   const slow = await startServer(['--interval-ms', '2000']);
   await page.goto(slow.url + '/');
-  await expect(rows(page)).toHaveCount(10);
-  // Catch the veil's fade as an event starts it, and hold it at its start.
-  const held = await page.waitForFunction(
-    () => {
-      const fade = document.getAnimations().find((a) => (a.effect as KeyframeEffect | null)?.pseudoElement === '::after');
-      if (!fade || !document.querySelector('tbody tr.changed')) return false;
-      fade.pause();
-      fade.currentTime = 0;
-      (window as unknown as { fade: Animation }).fade = fade;
-      return true;
-    },
-    undefined,
-    { polling: 'raf', timeout: 15_000 },
-  );
-  expect(await held.jsonValue()).toBe(true);
-  const cell = page.locator('tbody tr.changed td').first();
-  const box = (await cell.boundingBox())!;
-  // The cell's padding (the highlight, or the page under the veil) and its darkest text pixel.
-  const padding = { x: box.x + 2, y: box.y + 2 };
-  const text = await cell.evaluate((td) => {
-    const range = document.createRange();
-    range.selectNodeContents(td);
-    const r = range.getBoundingClientRect();
-    return { x: r.x + r.width / 2, y: r.y + r.height / 2, width: r.width, height: r.height };
-  });
-  const textPoints = Array.from({ length: 9 }, (_, i) => ({ x: text.x - text.width / 2 + ((i + 0.5) * text.width) / 9, y: text.y }));
-  const darkest = (colours: string[]) =>
-    Math.min(...colours.map((c) => c.match(/\d+/g)!.map(Number).reduce((sum, v) => sum + v, 0)));
-
-  const [start, ...startText] = await coloursAt(page, [padding, ...textPoints]);
-  expect(start, 'at the start of the fade the highlight shows').toBe('rgb(255, 248, 197)');
-  expect(darkest(startText), 'the name is drawn over the highlight').toBeLessThan(200);
-
-  await page.evaluate(() => (window as unknown as { fade: Animation }).fade.finish());
-  const [end, ...endText] = await coloursAt(page, [padding, ...textPoints]);
-  expect(end, "once faded, the page's colour").toBe('rgb(255, 255, 255)');
-  expect(darkest(endText), 'the name is drawn over the veil').toBeLessThan(200);
+  await expectHighlightFadesUnderVeil(page);
 });
 
 test('with reduced motion nothing moves and row and bar share a still highlight', async ({ page }) => {

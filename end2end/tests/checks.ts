@@ -15,6 +15,8 @@ export interface View extends Evaluates {
   click(selector: string): Promise<void>;
   /** Loads the page again. */
   reload(): Promise<unknown>;
+  /** A PNG of what the window shows. */
+  screenshot(): Promise<Buffer>;
 }
 
 /** The repository root, where the server's surnames live. */
@@ -465,4 +467,86 @@ export async function expectFitsWidth(view: View, width: number): Promise<void> 
   }));
   expect(layout.scrollWidth).toBeLessThanOrEqual(width);
   expect(layout.table, 'the table shows').toBe(true);
+}
+
+type Point = { x: number; y: number };
+
+/** The colours drawn at `points` (CSS px in the window), from a screenshot decoded in the page. */
+async function coloursAt(view: View, points: Point[]): Promise<[number, number, number][]> {
+  const png = (await view.screenshot()).toString('base64');
+  return view.evaluate(
+    async ({ png, points }) => {
+      const image = await createImageBitmap(await (await fetch(`data:image/png;base64,${png}`)).blob());
+      const canvas = document.createElement('canvas');
+      [canvas.width, canvas.height] = [image.width, image.height];
+      const context = canvas.getContext('2d') as CanvasRenderingContext2D;
+      context.drawImage(image, 0, 0);
+      const scale = image.width / window.innerWidth;
+      return points.map(({ x, y }) => {
+        const [r, g, b] = context.getImageData(Math.round(x * scale), Math.round(y * scale), 1, 1).data;
+        return [r, g, b] as [number, number, number];
+      });
+    },
+    { png, points },
+  );
+}
+
+/** Runs in the page: holds the veil's next fade at its start, once a row has changed with it. */
+function holdNextFade(): void {
+  const look = () => {
+    const fade = document
+      .getAnimations()
+      .find((animation) => (animation.effect as KeyframeEffect | null)?.pseudoElement === '::after');
+    if (!fade || !document.querySelector('tbody tr.changed')) return requestAnimationFrame(look);
+    fade.pause();
+    fade.currentTime = 0;
+    (window as unknown as { __fade: Animation }).__fade = fade;
+  };
+  requestAnimationFrame(look);
+}
+
+/**
+ * With motion, a changed row's highlight fades under the veil while its name stays drawn on
+ * top: held at its start, the fade shows the highlight (#fff8c5) in the cell's padding; at its
+ * end, the page's white; the name is dark in both. Needs events far enough apart (2 s) that
+ * the fade is not restarted while it is read.
+ */
+export async function expectHighlightFadesUnderVeil(view: View): Promise<void> {
+  await expectState(view, 'open');
+  await view.evaluate(holdNextFade);
+  await expect
+    .poll(() => view.evaluate(() => '__fade' in window), { message: 'a fade held at its start', timeout: 15_000 })
+    .toBe(true);
+  const { padding, text } = await view.evaluate(() => {
+    const cell = document.querySelector('tbody tr.changed td') as HTMLElement;
+    cell.scrollIntoView({ block: 'center' });
+    const box = cell.getBoundingClientRect();
+    const range = document.createRange();
+    range.selectNodeContents(cell);
+    const name = range.getBoundingClientRect();
+    // A grid of points over the name's text (12 across, 5 down), some of them on its strokes.
+    const text = Array.from({ length: 60 }, (_, i) => ({
+      x: name.left + (((i % 12) + 0.5) * name.width) / 12,
+      y: name.top + ((Math.floor(i / 12) + 0.5) * name.height) / 5,
+    }));
+    return { padding: { x: box.left + 2, y: box.top + 2 }, text };
+  });
+  const darkest = (colours: [number, number, number][]) => Math.min(...colours.map(([r, g, b]) => r + g + b));
+  const near = ([r, g, b]: [number, number, number], expected: [number, number, number]) =>
+    [r, g, b].every((channel, i) => Math.abs(channel - expected[i]) <= 3);
+
+  const [start, ...startText] = await coloursAt(view, [padding, ...text]);
+  expect(near(start, [255, 248, 197]), `the highlight shows as the fade starts (drawn: ${start})`).toBe(true);
+  // The text is #1f2328 (106 summed), the highlight 700 and white 765: anti-aliased strokes
+  // land between, and a name drawn at all has some pixel well below either.
+  expect(darkest(startText), 'the name is drawn over the highlight').toBeLessThan(400);
+
+  // Finished, and two frames later, drawn (WebKit draws a finished fade's end only then).
+  await view.evaluate(async () => {
+    (window as unknown as { __fade: Animation }).__fade.finish();
+    for (let frame = 0; frame < 2; frame++) await new Promise((resolve) => requestAnimationFrame(resolve));
+  });
+  const [end, ...endText] = await coloursAt(view, [padding, ...text]);
+  expect(near(end, [255, 255, 255]), `the page's white once faded (drawn: ${end})`).toBe(true);
+  expect(darkest(endText), 'the name is drawn over the veil').toBeLessThan(400);
 }
