@@ -191,6 +191,9 @@ impl<F: Future<Output = ()> + Send + 'static> IntoFuture for WithGracefulShutdow
     }
 }
 
+/// The longest the acceptor waits for a shed connection to close before it tries again.
+const SHED_RELEASE: Duration = Duration::from_secs(1);
+
 /// The next connection. Out of files, it closes the connection that has waited longest
 /// without a request in flight, and tries again; other errors (a connection reset before it was
 /// accepted) are logged and skipped.
@@ -201,9 +204,11 @@ async fn accept(listener: &mut TcpListener, waiting: &Waiting) -> (TcpStream, So
             Err(err) => err,
         };
         let out_of_files = matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
-        if out_of_files && waiting.shed_oldest() {
+        if let Some(shed) = out_of_files.then(|| waiting.shed_oldest()).flatten() {
             tracing::warn!("out of files: closed the connection that waited longest for a request");
-            // Its task closes it at its next poll.
+            // Its task closes it at its next poll; accepting before that would fail again and
+            // shed another. Bounded, should that task not run.
+            let _ = tokio::time::timeout(SHED_RELEASE, shed.released()).await;
             tokio::task::yield_now().await;
             continue;
         }
