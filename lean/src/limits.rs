@@ -23,7 +23,7 @@
 //! 3. **Every idle file can be shed.** A connection that holds a file without a request in
 //!    flight (connecting, reading a head, idle, sniffed by hyper, or idle in hyper) is
 //!    counted in [`Waiting`] for exactly as long as it is so; out of files, the one that has
-//!    waited longest is closed.
+//!    waited longest is closed, and the next only once its file is free.
 //!
 //! [`Options::head_timeout`]: crate::Options::head_timeout
 //! [`Options::idle_timeout`]: crate::Options::idle_timeout
