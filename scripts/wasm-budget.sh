@@ -11,7 +11,9 @@ cd "$(dirname "$0")/.."
 # Raised by 2 KiB raw for issue 20's first load: Leptos's executor set by the page, so that
 # hydration and the effects it starts are separate tasks (frontend/src/lib.rs), 2,026 bytes;
 # 432,501 bytes measured, BENCHMARKS.md.
-RAW_BUDGET=$((423 * 1024))
+# Raised by 1 KiB raw for issue 20's veil: the class of the element around the table and the
+# chart follows the event (app/src/changes.rs), 1,331 bytes; 433,832 bytes measured.
+RAW_BUDGET=$((424 * 1024))
 GZIP_BUDGET=$((164 * 1024))
 WASM=target/site/pkg/livenames.wasm
 
