@@ -204,7 +204,7 @@ async fn accept(listener: &mut TcpListener, waiting: &Waiting) -> (TcpStream, So
             Err(err) => err,
         };
         let out_of_files = matches!(err.raw_os_error(), Some(libc::EMFILE | libc::ENFILE));
-        if let Some(shed) = out_of_files.then(|| waiting.shed_oldest()).flatten() {
+        if out_of_files && let Some(shed) = waiting.shed_oldest() {
             tracing::warn!("out of files: closed the connection that waited longest for a request");
             // Its task closes it at its next poll; accepting before that would fail again and
             // shed another. Bounded, should that task not run.
